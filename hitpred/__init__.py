@@ -1,0 +1,19 @@
+"""HitPred: hit-song prediction for brand-new releases.
+
+Reading guide:
+- ``schemas``      the events on every topic (release, enriched track, prediction, dead letter)
+- ``settings``     all configuration, read from ``HITPRED_*`` once
+- ``errors``       the root error and its subclasses
+- ``features``     the canonical feature frame shared by training and serving
+- ``datasets``     one loader per public data set format, mapped onto release-event fields
+- ``models``       one adapter per framework, safe native formats, no pickle
+- ``registry``     versioned model bundles, champions per task, Redis cache
+- ``scoring``      batch scoring of release events into predictions
+- ``stack``        the embedded development stack (tansu broker, Valkey)
+- ``cli``          the ``hitpred`` command
+This package holds no Kafka code: ``streams`` (the Faust app) stays thin on top of it.
+"""
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

@@ -1,0 +1,116 @@
+"""The canonical feature frame: one row per track, columns named after release-event fields.
+
+Data set loaders and the stream both produce this frame (loaders map their columns onto the
+release-event names; the stream calls :func:`events_to_frame`). Derived features are computed
+in :func:`complete_frame` and nowhere else. Model pipelines receive
+``feature_matrix(frame, feature_list)`` and carry their own imputation/scaling/encoding, so a
+bundle scores raw events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent
+
+__all__ = [
+    "CATEGORICAL_FEATURES",
+    "FRAME_COLUMNS",
+    "NUMERIC_FEATURES",
+    "RELEASE_FEATURES",
+    "complete_frame",
+    "events_to_frame",
+    "feature_matrix",
+]
+
+#: Numeric features known at release time, in their fixed order.
+NUMERIC_FEATURES: tuple[str, ...] = (*DESCRIPTOR_FIELDS, "release_year", "decade", "n_artists")
+#: Categorical features known at release time.
+CATEGORICAL_FEATURES: tuple[str, ...] = ("genre",)
+#: The default (``release``) feature set: only what is known when a track is released.
+RELEASE_FEATURES: tuple[str, ...] = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
+#: Identity and raw-content columns carried alongside the features.
+IDENTITY_COLUMNS: tuple[str, ...] = ("track_id", "title", "artist", "artists", "lyrics", "audio_ref")
+#: Every column of the canonical frame, in order.
+FRAME_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, *RELEASE_FEATURES)
+
+
+def events_to_frame(events: Sequence[ReleaseEvent]) -> pd.DataFrame:
+    """The canonical frame of a batch of release events (one row per event, same order)."""
+    columns: dict[str, list[object]] = {name: [] for name in DESCRIPTOR_FIELDS}
+    track_id: list[str] = []
+    title: list[str] = []
+    artist: list[str] = []
+    artists: list[str] = []
+    lyrics: list[str | None] = []
+    audio_ref: list[str | None] = []
+    year: list[int] = []
+    genre: list[str | None] = []
+    for event in events:
+        for name in DESCRIPTOR_FIELDS:
+            columns[name].append(getattr(event, name))
+        track_id.append(event.track_id)
+        title.append(event.title)
+        artist.append(event.artists[0])
+        artists.append("; ".join(event.artists))
+        lyrics.append(event.lyrics)
+        audio_ref.append(event.audio_ref)
+        year.append(event.release_date.year)
+        genre.append(event.genres[0] if event.genres else None)
+    frame = pd.DataFrame(
+        {
+            "track_id": track_id,
+            "title": title,
+            "artist": artist,
+            "artists": artists,
+            "lyrics": lyrics,
+            "audio_ref": audio_ref,
+            **{name: pd.Series(values, dtype="float64") for name, values in columns.items()},
+            "release_year": year,
+            "genre": genre,
+        }
+    )
+    return complete_frame(frame)
+
+
+def complete_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add the derived features and put the canonical columns first, in order.
+
+    - ``decade``: from ``release_year`` where the year is known, else kept as given (the
+      Spotify hit predictor only knows the decade);
+    - ``n_artists``: the number of credited artists (``artists`` is ``"; "``-separated).
+
+    Columns a source does not have are added empty; extra columns (targets, embeddings,
+    data-set specific inputs) are kept after the canonical ones.
+    """
+    out = frame.copy()
+    for name in FRAME_COLUMNS:
+        if name not in out.columns:
+            out[name] = np.nan
+    numeric = [c for c in NUMERIC_FEATURES if c not in ("decade", "n_artists")]
+    for name in numeric:
+        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+    year_decade = (np.floor(out["release_year"] / 10.0) * 10.0).astype("float64")
+    given = pd.to_numeric(out["decade"], errors="coerce").astype("float64")
+    out["decade"] = year_decade.where(year_decade.notna(), given)
+    if out["artists"].isna().all() and out["artist"].notna().any():
+        out["artists"] = out["artist"]
+    out["n_artists"] = (
+        out["artists"]
+        .map(lambda s: float(len(str(s).split("; "))) if isinstance(s, str) and s else np.nan)
+        .astype("float64")
+    )
+    out["genre"] = out["genre"].astype("object").where(out["genre"].notna(), None)
+    rest = [c for c in out.columns if c not in FRAME_COLUMNS]
+    return out[[*FRAME_COLUMNS, *rest]]
+
+
+def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame:
+    """The columns a model was trained on, in its order; absent ones become missing values."""
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        frame = frame.assign(**{name: np.nan for name in missing})
+    return frame.loc[:, list(features)]

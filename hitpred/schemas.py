@@ -1,0 +1,307 @@
+"""Event schemas of the HitPred topics (pydantic v2), versioned in the topic names.
+
+- ``hitpred.releases.v1``      :class:`ReleaseEvent`   a new release, keyed by ``track_id``
+- ``hitpred.tracks.enriched.v1`` :class:`EnrichedTrack` a valid release plus embeddings (internal)
+- ``hitpred.predictions.v1``   :class:`Prediction`     what downstream consumers read
+- ``hitpred.releases.dlq``     :class:`DeadLetter`     every event that could not be processed
+
+Unknown fields are rejected: a typo in a producer must not silently become a missing feature.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hitpred.errors import EventValidationError
+
+__all__ = [
+    "DESCRIPTOR_FIELDS",
+    "Contribution",
+    "DeadLetter",
+    "EnrichedTrack",
+    "GenrePrediction",
+    "GenreScore",
+    "HitPrediction",
+    "ModelRef",
+    "PopularityPrediction",
+    "Prediction",
+    "ReleaseEvent",
+    "Stage",
+    "Tier",
+    "TierPrediction",
+    "Timings",
+    "decode_release",
+    "describe_validation_error",
+    "popularity_tier",
+    "utcnow",
+]
+
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_json(self) -> bytes:
+        """Compact JSON bytes (the wire format of every topic)."""
+        return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+
+
+class ReleaseEvent(_Schema):
+    """A new release, published to ``hitpred.releases.v1`` with ``track_id`` as the key.
+
+    Every audio descriptor is optional (a release may come with audio or lyrics only) and
+    range-checked against the Spotify Web API definitions.
+    """
+
+    event_id: str = Field(min_length=1, max_length=128)
+    track_id: str = Field(min_length=1, max_length=128)
+    title: str = Field(min_length=1, max_length=500)
+    artists: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
+        min_length=1, max_length=50
+    )
+    release_date: date
+    genres: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20
+    )
+    # Spotify-style audio descriptors.
+    danceability: Unit | None = None
+    energy: Unit | None = None
+    key: int | None = Field(default=None, ge=-1, le=11, description="Pitch class; -1 = no key")
+    loudness: float | None = Field(default=None, ge=-60.0, le=10.0, description="dB")
+    mode: Literal[0, 1] | None = Field(default=None, description="1 = major, 0 = minor")
+    speechiness: Unit | None = None
+    acousticness: Unit | None = None
+    instrumentalness: Unit | None = None
+    liveness: Unit | None = None
+    valence: Unit | None = None
+    tempo: float | None = Field(default=None, gt=0.0, le=300.0, description="BPM")
+    duration_ms: int | None = Field(default=None, gt=0, le=10_800_000)
+    time_signature: int | None = Field(default=None, ge=0, le=7)
+    chorus_hit: float | None = Field(default=None, ge=0.0, le=10_800.0, description="seconds")
+    sections: int | None = Field(default=None, ge=0, le=1000)
+    lyrics: str | None = Field(default=None, max_length=100_000)
+    audio_ref: str | None = Field(
+        default=None, max_length=2048, description="A file path or URL of the audio"
+    )
+    produced_at: datetime = Field(default_factory=utcnow)
+
+    @field_validator("produced_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @property
+    def descriptors(self) -> dict[str, float | int | None]:
+        """The audio descriptors, in :data:`DESCRIPTOR_FIELDS` order."""
+        return {name: getattr(self, name) for name in DESCRIPTOR_FIELDS}
+
+
+DESCRIPTOR_FIELDS: tuple[str, ...] = (
+    "danceability",
+    "energy",
+    "key",
+    "loudness",
+    "mode",
+    "speechiness",
+    "acousticness",
+    "instrumentalness",
+    "liveness",
+    "valence",
+    "tempo",
+    "duration_ms",
+    "time_signature",
+    "chorus_hit",
+    "sections",
+)
+
+
+class Tier(StrEnum):
+    """Popularity tier: ice-cold 0-30, lukewarm 31-69, blazing hot 70-100."""
+
+    ICE_COLD = "ice-cold"
+    LUKEWARM = "lukewarm"
+    BLAZING_HOT = "blazing-hot"
+
+
+def popularity_tier(popularity: float) -> Tier:
+    """The tier of a 0-100 popularity; fractional scores are rounded to the nearest point."""
+    points = round(popularity)
+    if points <= 30:
+        return Tier.ICE_COLD
+    if points <= 69:
+        return Tier.LUKEWARM
+    return Tier.BLAZING_HOT
+
+
+class EnrichedTrack(_Schema):
+    """A validated release with its embeddings (internal topic between enrichment and scoring)."""
+
+    release: ReleaseEvent
+    lyrics_embedding: list[float] | None = None
+    audio_embedding: list[float] | None = None
+    received_at: datetime
+    enriched_at: datetime
+    enrich_ms: float = Field(ge=0.0)
+
+
+class ModelRef(_Schema):
+    """Which model produced a task's output."""
+
+    name: str
+    version: str
+
+
+class HitPrediction(_Schema):
+    model: ModelRef
+    probability: Unit
+    is_hit: bool
+
+
+class PopularityPrediction(_Schema):
+    model: ModelRef
+    popularity: float = Field(ge=0.0, le=100.0)
+    tier: Tier
+
+
+class TierPrediction(_Schema):
+    """Output of a dedicated 3-class tier model (probabilities per tier)."""
+
+    model: ModelRef
+    tier: Tier
+    probabilities: dict[Tier, Unit]
+
+
+class GenreScore(_Schema):
+    genre: str
+    probability: Unit
+
+
+class GenrePrediction(_Schema):
+    model: ModelRef
+    genre: str
+    top3: list[GenreScore] = Field(max_length=3)
+
+
+class Contribution(_Schema):
+    """One feature's contribution to the hit score (log-odds units, SHAP-style)."""
+
+    feature: str
+    value: float | None
+    contribution: float
+
+
+class Timings(_Schema):
+    """Where the time went, milliseconds."""
+
+    enrich_ms: float = Field(ge=0.0)
+    score_ms: float = Field(ge=0.0, description="Batch scoring time divided by batch size")
+    batch_size: int = Field(ge=1)
+    end_to_end_ms: float = Field(description="produced_at to scored_at")
+
+
+class Prediction(_Schema):
+    """What ``hitpred.predictions.v1`` carries for every valid release."""
+
+    schema_version: Literal[1] = 1
+    event_id: str
+    track_id: str
+    hit: HitPrediction | None = None
+    popularity: PopularityPrediction | None = None
+    tier: TierPrediction | None = None
+    genre: GenrePrediction | None = None
+    contributions: list[Contribution] = Field(default_factory=list)
+    timings: Timings
+    scored_at: datetime
+
+
+Stage = Literal["decode", "validate", "enrich", "score", "publish"]
+
+
+class DeadLetter(_Schema):
+    """An event that could not be processed, with everything needed to replay or debug it."""
+
+    stage: Stage
+    error_type: str
+    reason: str
+    original_b64: str = Field(description="The original message value, base64")
+    original_key: str | None = None
+    event_id: str | None = None
+    source_topic: str
+    source_partition: int | None = None
+    source_offset: int | None = None
+    failed_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def original(self) -> bytes:
+        return base64.b64decode(self.original_b64)
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        original: bytes | None,
+        stage: Stage,
+        error: BaseException,
+        source_topic: str,
+        key: bytes | str | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+        event_id: str | None = None,
+    ) -> DeadLetter:
+        if isinstance(key, bytes):
+            key = key.decode("utf-8", "replace")
+        return cls(
+            stage=stage,
+            error_type=type(error).__name__,
+            reason=str(error) or type(error).__name__,
+            original_b64=base64.b64encode(original or b"").decode("ascii"),
+            original_key=key,
+            event_id=event_id,
+            source_topic=source_topic,
+            source_partition=partition,
+            source_offset=offset,
+        )
+
+
+def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
+    """A one-line, human-readable summary of a pydantic error."""
+    parts: list[str] = []
+    errors = error.errors(include_url=False)
+    for item in errors[:limit]:
+        where = ".".join(str(p) for p in item["loc"]) or "event"
+        got = item.get("input")
+        shown = "" if isinstance(got, dict | list) else f" (got {got!r:.60})"
+        parts.append(f"{where}: {item['msg']}{shown}")
+    if len(errors) > limit:
+        parts.append(f"... and {len(errors) - limit} more")
+    return "; ".join(parts)
+
+
+def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseEvent:
+    """Parse one ``hitpred.releases.v1`` message value.
+
+    Raises :class:`EventValidationError` with a readable reason when the bytes are not JSON,
+    not an object, fail the schema, or disagree with the message key.
+    """
+    try:
+        event = ReleaseEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        raise EventValidationError(describe_validation_error(exc)) from exc
+    if key is not None:
+        key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        if key_text != event.track_id:
+            raise EventValidationError(
+                f"message key {key_text!r} does not match track_id {event.track_id!r}"
+            )
+    return event

@@ -1,0 +1,77 @@
+"""All configuration in one place.
+
+The environment (``HITPRED_*`` variables and an optional ``.env`` file) is read here and
+nowhere else: callers build one :class:`Settings` and pass its values inward.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    """HitPred settings; each field is read from ``HITPRED_<FIELD NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HITPRED_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    kafka_bootstrap: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers (host:port[,host:port]). "
+        "Unset: `hitpred up`/`demo` start the embedded tansu broker. HITPRED_KAFKA_BOOTSTRAP.",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="Redis URL. When nothing answers there, the embedded Valkey server is "
+        "started instead (development only). HITPRED_REDIS_URL.",
+    )
+    embedded_redis: bool = Field(
+        default=True,
+        description="Allow falling back to an embedded Valkey when redis_url does not answer. "
+        "HITPRED_EMBEDDED_REDIS.",
+    )
+    app_id: str = Field(default="hitpred", description="Faust app id / consumer group. HITPRED_APP_ID.")
+    releases_topic: str = Field(default="hitpred.releases.v1", description="HITPRED_RELEASES_TOPIC.")
+    enriched_topic: str = Field(
+        default="hitpred.tracks.enriched.v1",
+        description="Internal topic between enrichment and scoring. HITPRED_ENRICHED_TOPIC.",
+    )
+    predictions_topic: str = Field(
+        default="hitpred.predictions.v1", description="HITPRED_PREDICTIONS_TOPIC."
+    )
+    dlq_topic: str = Field(default="hitpred.releases.dlq", description="HITPRED_DLQ_TOPIC.")
+    partitions: int = Field(default=4, ge=1, description="Partitions per topic. HITPRED_PARTITIONS.")
+    batch_size: int = Field(
+        default=1000, ge=1, description="Events scored per batch. HITPRED_BATCH_SIZE."
+    )
+    batch_within_s: float = Field(
+        default=0.05,
+        gt=0,
+        description="Longest wait to fill a batch, seconds. HITPRED_BATCH_WITHIN_S.",
+    )
+    registry_uri: str = Field(
+        default="./registry",
+        description="Model registry location (a folder). HITPRED_REGISTRY_URI.",
+    )
+    state_dir: Path = Field(
+        default=Path("./var"),
+        description="Working folder for the embedded stack and Faust state. HITPRED_STATE_DIR.",
+    )
+    metrics_port: int = Field(
+        default=9464, ge=0, description="Prometheus /metrics port (0: off). HITPRED_METRICS_PORT."
+    )
+    web_port: int = Field(default=6066, ge=1, description="Faust web port. HITPRED_WEB_PORT.")
+    log_level: str = Field(default="INFO", description="HITPRED_LOG_LEVEL.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
