@@ -1,0 +1,32 @@
+"""Data set loaders: every supported format mapped onto the release-event field names.
+
+Reading guide:
+
+- :mod:`~hitpred.datasets.base`: :class:`Dataset`, the loader registry, and ``finish`` (the
+  rules every loaded frame goes through: schema ranges, tiers, groups, usable rows);
+- :mod:`~hitpred.datasets.reading`: robust table reading and shared cleaning helpers;
+- :mod:`~hitpred.datasets.detect`: :func:`detect_format` and :func:`load_dataset`;
+- one module per format, each registering a loader that declares its tasks.
+
+>>> dataset = load_dataset("../shared/datasets/music-genre")  # doctest: +SKIP
+>>> dataset.targets
+{'popularity': 'y_popularity', 'tier': 'y_tier', 'genre': 'y_genre'}
+"""
+
+from __future__ import annotations
+
+# Import order is detection order: specific formats first, the generic loader last.
+from hitpred.datasets import (  # noqa: F401 -- imported to register their loaders
+    billboard,
+    generic,  # isort: skip
+    gtzan,
+    music_genre,
+    musicoset,
+    poplyrics,
+    spotify_hits,
+    tcc_ceds,
+)
+from hitpred.datasets.base import LOADERS, Dataset, DatasetLoader
+from hitpred.datasets.detect import detect_format, load_dataset
+
+__all__ = ["LOADERS", "Dataset", "DatasetLoader", "detect_format", "load_dataset"]

@@ -1,0 +1,414 @@
+"""Reading raw tables robustly, and the cleaning helpers every loader shares.
+
+- :func:`read_table` reads CSV/TSV (plain or gzip, delimiter sniffed from the header) and
+  Parquet as strings, turning parser and decoding failures into a :class:`DatasetError` that
+  names the file and the line.
+- :func:`numeric` coerces a column to numbers; values that are not known dirt become missing
+  and are counted in the notes with the line of the first one, so nothing is dropped silently.
+- :func:`recording_key` builds the normalised artist + title key that finds the same recording
+  under slightly different spellings across rows and files.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hitpred.errors import DatasetError
+
+__all__ = [
+    "PITCH_CLASSES",
+    "TableFile",
+    "header_of",
+    "is_gzip",
+    "key_column",
+    "mode_column",
+    "numeric",
+    "read_table",
+    "recording_key",
+    "require_columns",
+    "split_list",
+    "strict_numeric",
+    "text_column",
+    "year_column",
+]
+
+logger = logging.getLogger(__name__)
+
+TABULAR_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".pq")
+_SEPARATORS = ("\t", ",", ";", "|")
+_ENCODINGS = ("utf-8-sig", "cp1252")
+
+
+def is_gzip(path: Path) -> bool:
+    """True when the file starts with the gzip magic bytes (whatever its suffix)."""
+    with path.open("rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def is_parquet(path: Path) -> bool:
+    """True for a Parquet file (magic bytes ``PAR1``)."""
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def _text_head(path: Path, n_bytes: int = 65536) -> str:
+    raw: bytes
+    if is_gzip(path):
+        with gzip.open(path, "rb") as handle:
+            raw = handle.read(n_bytes)
+    else:
+        with path.open("rb") as handle:
+            raw = handle.read(n_bytes)
+    return raw.decode("utf-8-sig", errors="replace")
+
+
+def sniff_separator(path: Path) -> str:
+    """The field separator, from the header line: the candidate that occurs most often.
+
+    A header is a single line of short names, so counting is more reliable than
+    :class:`csv.Sniffer` on files whose later lines hold free text (lyrics).
+    """
+    head = _text_head(path)
+    header = head.splitlines()[0] if head else ""
+    counts = {sep: header.count(sep) for sep in _SEPARATORS}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def header_of(path: Path) -> list[str]:
+    """Column names of a tabular file without reading it whole; [] when it is not tabular."""
+    try:
+        if is_parquet(path):
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
+        head = _text_head(path)
+    except OSError:
+        return []
+    if not head:
+        return []
+    first = head.splitlines()[0]
+    return next(csv.reader([first], delimiter=sniff_separator(path)), [])
+
+
+class TableFile:
+    """A raw table read as strings, remembering where it came from (for error messages)."""
+
+    def __init__(self, path: Path, frame: pd.DataFrame, sep: str | None, encoding: str | None):
+        self.path = path
+        self.frame = frame
+        self.sep = sep
+        self.encoding = encoding
+        self._lines: list[int] | None = None
+
+    def _record_lines(self) -> list[int]:
+        """The 1-based line number where each data record starts (quoted newlines counted).
+
+        Computed on first use only: it re-reads the file, and is needed for messages only.
+        """
+        if self._lines is not None:
+            return self._lines
+        if self.sep is None:
+            self._lines = []
+            return self._lines
+        opener = gzip.open if is_gzip(self.path) else open
+        with opener(self.path, "rt", encoding=self.encoding, newline="") as handle:
+            reader = csv.reader(handle, delimiter=self.sep)
+            starts: list[int] = []
+            line = 1
+            for _ in reader:
+                starts.append(line)
+                line = reader.line_num + 1
+        self._lines = starts[1:]  # the header is record 0
+        return self._lines
+
+    def where(self, row: int) -> str:
+        """``line N`` (CSV) or ``row N`` (Parquet) of the 0-based data row ``row``."""
+        lines = self._record_lines()
+        if row < len(lines):
+            return f"line {lines[row]}"
+        return f"row {row + 1}"
+
+
+def read_table(
+    path: Path,
+    *,
+    sep: str | None = None,
+    required: Sequence[str] = (),
+    notes: list[str] | None = None,
+) -> TableFile:
+    """Read a CSV/TSV (plain or gzip) or Parquet file with every CSV cell as a string.
+
+    Only empty cells are missing (``NA``, ``null`` or ``None`` may be real titles). Raises
+    :class:`DatasetError` naming the file (and the line) when it cannot be parsed, and naming
+    the columns when ``required`` ones are absent.
+    """
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
+    if is_parquet(path):
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many types for corrupt files
+            raise DatasetError(f"{path}: cannot read Parquet: {exc}") from exc
+        table = TableFile(path, frame, None, None)
+    else:
+        sep = sep or sniff_separator(path)
+        table = _read_csv(path, sep, notes)
+    require_columns(table, required)
+    return table
+
+
+def _read_csv(path: Path, sep: str, notes: list[str] | None) -> TableFile:
+    for encoding in _ENCODINGS:
+        try:
+            frame = pd.read_csv(
+                path,
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+                encoding=encoding,
+                compression="gzip" if is_gzip(path) else None,
+            )
+        except UnicodeDecodeError as exc:
+            logger.warning("%s is not %s (%s); trying the next encoding", path, encoding, exc)
+            continue
+        except pd.errors.EmptyDataError as exc:
+            raise DatasetError(f"{path}: the file is empty") from exc
+        except pd.errors.ParserError as exc:
+            raise DatasetError(f"{path}: cannot parse as {_sep_name(sep)} table: {exc}") from exc
+        if encoding != _ENCODINGS[0] and notes is not None:
+            notes.append(f"{path.name} is not UTF-8: decoded as {encoding}")
+        if frame.empty and len(frame.columns) <= 1 and notes is not None:
+            notes.append(f"{path.name} has a header and no rows")
+        return TableFile(path, frame, sep, encoding)
+    raise DatasetError(f"{path}: cannot decode the text as any of {', '.join(_ENCODINGS)}")
+
+
+def _sep_name(sep: str) -> str:
+    return {"\t": "tab-separated", ",": "comma-separated", ";": "semicolon-separated"}.get(
+        sep, f"{sep!r}-separated"
+    )
+
+
+def require_columns(table: TableFile, required: Iterable[str]) -> None:
+    """DatasetError naming the file and the absent columns (and the ones it has)."""
+    missing = [c for c in required if c not in table.frame.columns]
+    if missing:
+        found = ", ".join(map(str, table.frame.columns[:30]))
+        raise DatasetError(
+            f"{table.path}: missing required column(s) {', '.join(missing)} (found: {found})"
+        )
+
+
+def numeric(
+    table: TableFile,
+    column: str,
+    notes: list[str],
+    *,
+    known_missing: Iterable[str] = (),
+    what: str = "",
+) -> pd.Series:
+    """The column as float64; unknown non-numeric values become missing and are counted.
+
+    ``known_missing`` are the data set's documented placeholders (e.g. ``"?"``); they are
+    counted in their own note (``what`` describes them) rather than as unreadable values.
+    """
+    raw = table.frame[column]
+    if pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    text = raw.astype("string").str.strip()
+    placeholders = text.isin(list(known_missing))
+    if placeholders.any():
+        notes.append(
+            f"{int(placeholders.sum()):,} {what or repr(sorted(set(known_missing)))} "
+            f"in '{column}' set missing"
+        )
+    text = text.mask(placeholders)
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    unreadable = values.isna() & text.notna()
+    if unreadable.any():
+        first = int(np.flatnonzero(unreadable.to_numpy())[0])
+        notes.append(
+            f"{int(unreadable.sum()):,} non-numeric values in '{column}' of {table.path.name} "
+            f"set missing (first at {table.where(first)}: {text.iloc[first]!r:.40})"
+        )
+    return values
+
+
+def strict_numeric(
+    table: TableFile,
+    column: str,
+    *,
+    allowed: tuple[float, float] | None = None,
+    integer: bool = False,
+) -> pd.Series:
+    """A target column as float64: empty cells are missing, anything unreadable is an error.
+
+    Labels are not coerced like features: training on a silently corrupted label is worse
+    than stopping with the file, line and column of the bad value.
+    """
+    raw = table.frame[column]
+    text = raw.astype("string").str.strip()
+    lowered = text.str.lower()
+    text = text.mask(lowered.isin(["true"]), "1").mask(lowered.isin(["false"]), "0")
+    values = pd.to_numeric(text, errors="coerce").astype("float64")
+    bad = values.isna() & text.notna()
+    if allowed is not None:
+        bad |= values.notna() & ((values < allowed[0]) | (values > allowed[1]))
+    if integer:
+        bad |= values.notna() & (values != np.round(values))
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        expected = f"a number in [{allowed[0]:g}, {allowed[1]:g}]" if allowed else "a number"
+        raise DatasetError(
+            f"{table.path}: {table.where(first)}, column '{column}': cannot read "
+            f"{text.iloc[first]!r:.60} as {expected} ({int(bad.sum()):,} such values)"
+        )
+    return values
+
+
+def split_list(value: object, sep: str = ";") -> list[str]:
+    """``"a; b;c"`` -> ``["a", "b", "c"]`` (also accepts list-likes, e.g. from Parquet)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        items: Iterable[object] = value.split(sep)
+    elif isinstance(value, Iterable):
+        items = value
+    else:
+        items = [value]
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+_BRACKETS = re.compile(r"[\(\[][^\)\]]*[\)\]]")
+_VERSION = re.compile(r"\s+-\s+.*$")
+_FEATURING = re.compile(r"\b(feat\.?|featuring|ft\.?|with)\b.*$")
+_ARTIST_SPLIT = re.compile(r"\s*(?:,|&|\+|\bx\b|\band\b|;|/)\s*")
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def _fold(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+def _normal_title(title: object) -> str:
+    if not isinstance(title, str):
+        return ""
+    text = _fold(title)
+    text = _VERSION.sub("", _BRACKETS.sub(" ", text))  # "x - 2006 remastered version" -> "x"
+    text = _FEATURING.sub("", text)
+    return _NON_ALNUM.sub(" ", text).strip()
+
+
+def _normal_artist(artist: object) -> str:
+    if not isinstance(artist, str):
+        return ""
+    text = _FEATURING.sub("", _fold(artist))
+    main = _ARTIST_SPLIT.split(text, maxsplit=1)[0]  # the main credited artist
+    main = re.sub(r"^the\s+", "", main)
+    return _NON_ALNUM.sub(" ", main).strip()
+
+
+def recording_key(artist: pd.Series, title: pd.Series) -> pd.Series:
+    """A normalised main-artist + title key; missing when either part is unknown.
+
+    Normalisation is deliberately aggressive (accents, case, bracketed parts, `` - Remastered``
+    suffixes, featured artists): over-joining two versions of a song only makes a group
+    bigger, while missing a duplicate would leak it across a train/test split.
+    """
+    artists = artist.map(_normal_artist)
+    titles = title.map(_normal_title)
+    key = artists + "|" + titles
+    known = (artists != "") & (titles != "")
+    return key.astype(object).where(known, None)
+
+
+#: Pitch-class numbers of note names (sharps and flats), as Spotify's ``key`` field.
+PITCH_CLASSES: dict[str, int] = {
+    "C": 0, "B#": 0, "C#": 1, "DB": 1, "D": 2, "D#": 3, "EB": 3, "E": 4, "FB": 4, "F": 5,
+    "E#": 5, "F#": 6, "GB": 6, "G": 7, "G#": 8, "AB": 8, "A": 9, "A#": 10, "BB": 10, "B": 11,
+    "CB": 11,
+}  # fmt: skip
+MODES: dict[str, int] = {"MAJOR": 1, "MAJ": 1, "MINOR": 0, "MIN": 0}
+
+
+def _coded(
+    table: TableFile, column: str, notes: list[str], codes: dict[str, int], what: str
+) -> pd.Series:
+    text = table.frame[column].astype("string").str.strip()
+    upper = text.str.upper().str.replace("♯", "#").str.replace("♭", "B")
+    named = upper.map(codes.get, na_action="ignore").astype("float64")
+    n_named = int(named.notna().sum())
+    if n_named:
+        notes.append(f"{n_named:,} {what} in '{column}' mapped to numbers")
+    as_number = pd.to_numeric(text.mask(named.notna()), errors="coerce").astype("float64")
+    values = named.fillna(as_number)
+    unreadable = values.isna() & text.notna()
+    if unreadable.any():
+        first = int(np.flatnonzero(unreadable.to_numpy())[0])
+        notes.append(
+            f"{int(unreadable.sum()):,} unreadable values in '{column}' of {table.path.name} "
+            f"set missing (first at {table.where(first)}: {text.iloc[first]!r:.40})"
+        )
+    return values
+
+
+def key_column(table: TableFile, column: str, notes: list[str]) -> pd.Series:
+    """Spotify ``key`` (pitch class 0-11, -1 none) from numbers or note names (``C#``, ``Eb``)."""
+    return _coded(table, column, notes, PITCH_CLASSES, "note-name keys")
+
+
+def mode_column(table: TableFile, column: str, notes: list[str]) -> pd.Series:
+    """Spotify ``mode`` (1 major, 0 minor) from numbers or ``Major``/``Minor``."""
+    return _coded(table, column, notes, MODES, "Major/Minor modes")
+
+
+def text_column(
+    table: TableFile, column: str, notes: list[str], placeholders: Iterable[str] = ()
+) -> pd.Series:
+    """A stripped text column (object dtype, None for missing); placeholders become missing."""
+    text = table.frame[column].astype("string").str.strip()
+    text = text.mask(text == "")
+    marked = text.isin(list(placeholders))
+    if marked.any():
+        notes.append(
+            f"{int(marked.sum()):,} placeholder values {sorted(set(placeholders))} "
+            f"in '{column}' set missing"
+        )
+    text = text.mask(marked)
+    return text.astype(object).where(text.notna(), None)
+
+
+_YEAR = re.compile(r"\b(1[89]\d\d|2[01]\d\d)\b")
+
+
+def year_column(table: TableFile, column: str, notes: list[str]) -> pd.Series:
+    """The year of a date column in any common layout (``2010-05-11``, ``May. 8, 2020``,
+    ``1994``); unreadable dates become missing and are counted."""
+    raw = table.frame[column]
+    if pd.api.types.is_numeric_dtype(raw):
+        return raw.astype("float64")
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        return raw.dt.year.astype("float64")
+    text = raw.astype("string").str.strip()
+    years = text.str.extract(_YEAR, expand=False)
+    values = pd.to_numeric(years, errors="coerce").astype("float64")
+    unreadable = values.isna() & text.notna() & (text != "")
+    if unreadable.any():
+        first = int(np.flatnonzero(unreadable.to_numpy())[0])
+        notes.append(
+            f"{int(unreadable.sum()):,} dates without a year in '{column}' of {table.path.name} "
+            f"set missing (first at {table.where(first)}: {text.iloc[first]!r:.40})"
+        )
+    return values
