@@ -15,10 +15,10 @@ Reading guide:
 
 from __future__ import annotations
 
-# Import order is detection order: specific formats first, the generic loader last.
-from hitpred.datasets import (  # noqa: F401 -- imported to register their loaders
+# Imported to register their loaders (detection asks the catch-all generic loader last).
+from hitpred.datasets import (  # noqa: F401
     billboard,
-    generic,  # isort: skip
+    generic,
     gtzan,
     music_genre,
     musicoset,

@@ -115,12 +115,14 @@ class DatasetLoader:
     #: True when the path (a file or a folder) is in this format.
     detect: Callable[[Path], bool]
     load: Callable[[Path], Dataset]
+    #: Asked only after every specific format declined (the generic release-event table).
+    catch_all: bool = False
 
     def __call__(self, path: str | Path) -> Dataset:
         return self.load(Path(path))
 
 
-#: Format name -> loader, in detection order (specific formats first, generic last).
+#: Format name -> loader; detection asks the ``catch_all`` ones last.
 LOADERS: dict[str, DatasetLoader] = {}
 
 

@@ -1,7 +1,7 @@
 """Which loader reads a path: format detection and the :func:`load_dataset` entry point.
 
 Each loader recognises its own layout (a folder structure, a file name, or the header of a
-file). Loaders are asked in registration order, the generic release-event loader last, so a
+file). Specific loaders are asked first and the catch-all generic release-event loader last, so a
 known data set is never read as a generic table. A folder no loader claims, holding exactly
 one tabular file, is read as that file.
 """
@@ -21,9 +21,10 @@ logger = logging.getLogger(__name__)
 
 
 def _claimed(path: Path) -> str | None:
-    for name, loader in LOADERS.items():
+    ordered = sorted(LOADERS.values(), key=lambda loader: loader.catch_all)  # stable
+    for loader in ordered:
         if loader.detect(path):
-            return name
+            return loader.name
     return None
 
 

@@ -173,5 +173,6 @@ LOADER = register(
         "hit/popularity/tier/genre (the tasks a file supports are those it has targets for)",
         detect=detect,
         load=load,
+        catch_all=True,
     )
 )

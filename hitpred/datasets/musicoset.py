@@ -60,14 +60,11 @@ def _root(path: Path) -> Path:
 
 
 def detect(path: Path) -> bool:
-    """The MusicOSet root (or a folder/file inside it)."""
-    if path.is_dir():
-        return (path / SONGS).is_file()
-    return (
-        path.is_file()
-        and path.parent.name.startswith("musicoset_")
-        and any((p / SONGS).is_file() for p in path.parents)
-    )
+    """The MusicOSet root, one of its ``musicoset_*`` folders, or a file inside one."""
+    if path.is_dir() and (path / SONGS).is_file():
+        return True
+    folder = path if path.is_dir() else path.parent
+    return folder.name.startswith("musicoset_") and (folder.parent / SONGS).is_file()
 
 
 def _table(root: Path, relative: Path, required: tuple[str, ...], notes: list[str]) -> TableFile:
