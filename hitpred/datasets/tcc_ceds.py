@@ -3,10 +3,11 @@
 The audio descriptors of this set were min-max scaled over the full data set (``loudness``
 in 0..1, not dB; values with six or more significant digits where Spotify gives three). A
 scaled value in a canonical column would mean something else than the same column in a
-release event, so each descriptor is checked: only a column whose values look like Spotify's
-(three significant digits, inside the release-event range, dB for loudness) is used as the
-canonical descriptor; every other one is kept as an extra ``<name>_scaled``. Topic scores
-(``dating``, ``violence``, ...) and the lyrics word count are extras too. ``age`` (the scaled
+release event, so each descriptor is checked: only a column whose values look like
+Spotify's (three significant digits or decimals, inside the release-event range, dB for
+loudness) is used as the canonical descriptor; every other one is kept as an extra
+``<name>_scaled``. Topic scores (``dating``, ``violence``, ...) and the lyrics word count
+are extras too. ``age`` (the scaled
 release year) is left out: it repeats ``release_year``.
 """
 
@@ -70,11 +71,13 @@ def detect(path: Path) -> bool:
     return any(_SIGNATURE <= set(header_of(p)) for p in _candidates(path))
 
 
-def _three_significant(values: np.ndarray) -> np.ndarray:
-    nonzero = values[values != 0]
-    exponent = np.floor(np.log10(np.abs(nonzero)))
+def _spotify_precision(values: np.ndarray) -> np.ndarray:
+    """Spotify publishes three significant digits (0-1 scores) or three decimals (dB, BPM)."""
+    exponent = np.floor(np.log10(np.abs(values)))
     scale = 10.0 ** (exponent - 2)
-    return np.isclose(np.round(nonzero / scale) * scale, nonzero, rtol=1e-9, atol=0)
+    significant = np.isclose(np.round(values / scale) * scale, values, rtol=1e-9, atol=0)
+    decimals = np.isclose(np.round(values, 3), values, rtol=0, atol=1e-9)
+    return significant | decimals
 
 
 def on_spotify_scale(name: str, values: pd.Series) -> bool:
@@ -88,7 +91,7 @@ def on_spotify_scale(name: str, values: pd.Series) -> bool:
     if name == "loudness" and known.max() > 0.5 and known.min() >= 0:
         return False  # all in 0..1: a rescaled dB value, not dB
     nonzero = known[known != 0]
-    return nonzero.size == 0 or float(_three_significant(nonzero).mean()) >= 0.99
+    return nonzero.size == 0 or float(_spotify_precision(nonzero).mean()) >= 0.99
 
 
 def _topic_column(name: str) -> str:
