@@ -56,6 +56,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait to fill a batch, seconds. HITPRED_BATCH_WITHIN_S.",
     )
+    rebalance_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Consumer-group rebalance timeout, seconds; a new worker's first join waits "
+        "about half of it on tansu. HITPRED_REBALANCE_TIMEOUT_S.",
+    )
     registry_uri: str = Field(
         default="./registry",
         description="Model registry location (a folder). HITPRED_REGISTRY_URI.",

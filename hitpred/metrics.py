@@ -1,0 +1,92 @@
+"""Every Prometheus metric HitPred exposes, defined once here (never inside a handler).
+
+Names carry their unit; histogram buckets are explicit because the defaults (5 ms .. 10 s) are
+wrong for both ends of this pipeline: per-batch scoring takes milliseconds, end-to-end latency
+under load reaches seconds, and batch sizes are counts, not seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEAD_LETTERS",
+    "END_TO_END_LATENCY",
+    "EVENTS_IN",
+    "EVENTS_OUT",
+    "MODEL_INFO",
+    "SCORING_LATENCY",
+    "STAGE_LATENCY",
+    "serve_metrics",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Batch sizes, events: powers of two up to the largest batch we configure.
+BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1000, 2000, 5000)
+#: Per-batch work, seconds: 0.5 ms .. 5 s.
+SCORING_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: Release produced -> prediction scored, seconds: 5 ms .. 2 min.
+END_TO_END_BUCKETS_S = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+)  # fmt: skip
+
+EVENTS_IN = Counter("hitpred_events_in_total", "Messages consumed, per pipeline stage.", ["stage"])
+EVENTS_OUT = Counter(
+    "hitpred_events_out_total", "Messages produced downstream, per pipeline stage.", ["stage"]
+)
+DEAD_LETTERS = Counter(
+    "hitpred_dead_letters_total",
+    "Events sent to the dead-letter topic, per stage that rejected them and error type.",
+    ["stage", "error_type"],
+)
+BATCH_SIZE = Histogram(
+    "hitpred_batch_size_events",
+    "Events per processed batch, per stage.",
+    ["stage"],
+    buckets=BATCH_SIZE_BUCKETS,
+)
+SCORING_LATENCY = Histogram(
+    "hitpred_scoring_latency_seconds",
+    "Wall time of one batch through the pure scoring function (decode to serialized).",
+    buckets=SCORING_BUCKETS_S,
+)
+STAGE_LATENCY = Histogram(
+    "hitpred_stage_latency_seconds",
+    "Wall time per batch of each step: decode, frame, predict, serialize, produce.",
+    ["step"],
+    buckets=SCORING_BUCKETS_S,
+)
+END_TO_END_LATENCY = Histogram(
+    "hitpred_end_to_end_latency_seconds",
+    "From the release event's produced_at to its prediction being scored.",
+    buckets=END_TO_END_BUCKETS_S,
+)
+MODEL_INFO = Gauge(
+    "hitpred_model_info",
+    "The model serving each task (value 1), labelled with its name and version.",
+    ["task", "name", "version"],
+)
+
+
+def serve_metrics(port: int, registry: CollectorRegistry = REGISTRY) -> bool:
+    """Expose ``/metrics`` on ``port`` (0: disabled). Returns whether it is served."""
+    if port <= 0:
+        return False
+    try:
+        start_http_server(port, addr="0.0.0.0", registry=registry)
+    except OSError as exc:
+        logger.warning("cannot serve metrics on port %d: %s", port, exc)
+        return False
+    logger.info("Prometheus metrics on :%d/metrics", port)
+    return True

@@ -1,0 +1,56 @@
+"""The Faust app: ``create_app(settings)``; ``app`` for ``faust -A streams.app worker``."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+
+from hitpred.settings import Settings, get_settings
+from streams.agents import register_enrich, register_score
+from streams.runtime import Runtime
+from streams.topics import Topics
+
+__all__ = ["DEFAULT_BOOTSTRAP", "app", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+#: Used only when HITPRED_KAFKA_BOOTSTRAP is unset (``hitpred up`` always sets it).
+DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
+
+
+def create_app(settings: Settings | None = None) -> faust.App:
+    """A HitPred worker app for ``settings`` (default: the environment)."""
+    settings = settings or get_settings()
+    bootstrap = settings.kafka_bootstrap or DEFAULT_BOOTSTRAP
+    datadir = settings.state_dir / "faust" / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)  # Faust creates only the last level
+    app = faust.App(
+        settings.app_id,
+        broker=",".join(f"kafka://{b.strip()}" for b in bootstrap.split(",")),
+        datadir=str(datadir),
+        store="memory://",
+        web_enabled=False,
+        # Topics are created by the stack or the topic-init job; nothing else to coordinate.
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        topic_partitions=settings.partitions,
+        consumer_auto_offset_reset="earliest",
+        # Room for a few full batches per partition while the executor works on one.
+        stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
+        broker_commit_every=max(1000, settings.batch_size),
+        broker_commit_interval=1.0,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
+    )
+    topics = Topics.declare(app, settings)
+    runtime = Runtime(settings, bootstrap, beacon=app.beacon)
+    # Started with the app, stopped with it (runtime dependency of the app service).
+    app.service(runtime)  # type: ignore[arg-type]
+    register_enrich(app, topics, runtime)
+    register_score(app, topics, runtime)
+    return app
+
+
+app = create_app()

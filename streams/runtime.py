@@ -1,0 +1,133 @@
+"""Per-worker state, started with the Faust app: models, the scoring executor, the publisher.
+
+Models are loaded in :meth:`Runtime.on_start` (never at import time) through
+:func:`hitpred.scoring.load_models`, in the executor so the event loop keeps heartbeating while
+the baseline trains. Agents wait for :meth:`Runtime.wait_ready` before taking their first batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from aiokafka.errors import KafkaError
+from mode import Service
+
+from hitpred import metrics
+from hitpred.schemas import DeadLetter
+from hitpred.scoring import BatchResult, RawMessage, Scorer, load_models
+from hitpred.settings import Settings
+from streams.publish import BatchPublisher
+
+__all__ = ["Runtime"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Runtime(Service):
+    """What the agents share inside one worker process."""
+
+    def __init__(self, settings: Settings, bootstrap: str, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.settings = settings
+        self.publisher = BatchPublisher(bootstrap, beacon=self.beacon)
+        self.scorer: Scorer | None = None
+        # One thread: the batch functions hold the GIL most of the time, so more threads
+        # would only contend; what matters is that the event loop is not the one running them.
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hitpred-batch")
+        self._ready = asyncio.Event()
+
+    def on_init_dependencies(self) -> list[Service]:
+        return [self.publisher]
+
+    async def on_start(self) -> None:
+        started = time.perf_counter()
+        models = await asyncio.get_running_loop().run_in_executor(
+            self.executor, load_models, self.settings
+        )
+        self.scorer = Scorer(models)
+        for task, model in models.items():
+            metrics.MODEL_INFO.labels(str(task), model.name, model.version).set(1)
+        metrics.serve_metrics(self.settings.metrics_port)
+        logger.info(
+            "scoring with %s (loaded in %.1fs)",
+            {str(t): f"{m.name}@{m.version}" for t, m in models.items()},
+            time.perf_counter() - started,
+        )
+
+    async def on_started(self) -> None:
+        self._ready.set()
+
+    async def on_stop(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    async def wait_ready(self) -> Scorer:
+        """Wait until the models are loaded; returns the scorer."""
+        await self._ready.wait()
+        assert self.scorer is not None
+        return self.scorer
+
+    async def run(self, fn: Callable[[Sequence[RawMessage]], T], batch: Sequence[RawMessage]) -> T:
+        """Run a batch function in the executor, off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, batch)
+
+    async def emit(self, stage: str, topic: str, batch_size: int, result: BatchResult) -> None:
+        """Publish a batch's outputs and dead letters, and record its metrics.
+
+        Outputs that cannot be delivered become ``publish`` dead letters; if even the
+        dead-letter topic refuses them the error propagates (offsets stay uncommitted, so the
+        batch is consumed again after a restart: nothing is dropped silently).
+        """
+        started = time.perf_counter()
+        dead = list(result.dead_letters)
+        try:
+            await self.publisher.publish(topic, [(r.key, r.value) for r in result.records])
+            delivered = len(result.records)
+        except KafkaError as exc:
+            logger.error("cannot publish %d records to %s: %r", len(result.records), topic, exc)
+            dead.extend(
+                DeadLetter.build(
+                    original=r.value,
+                    stage="publish",
+                    error=exc,
+                    source_topic=topic,
+                    key=r.key,
+                    event_id=r.event_id,
+                )
+                for r in result.records
+            )
+            delivered = 0
+        if dead:
+            await self.publisher.publish(
+                self.settings.dlq_topic,
+                [(d.original_key.encode() if d.original_key else None, d.to_json()) for d in dead],
+            )
+        self._observe(stage, batch_size, delivered, dead, result, time.perf_counter() - started)
+
+    @staticmethod
+    def _observe(
+        stage: str,
+        batch_size: int,
+        delivered: int,
+        dead: Sequence[DeadLetter],
+        result: BatchResult,
+        produce_s: float,
+    ) -> None:
+        metrics.EVENTS_IN.labels(stage).inc(batch_size)
+        metrics.EVENTS_OUT.labels(stage).inc(delivered)
+        metrics.BATCH_SIZE.labels(stage).observe(batch_size)
+        for letter in dead:
+            metrics.DEAD_LETTERS.labels(letter.stage, letter.error_type).inc()
+        for step, seconds in result.timings_s.items():
+            metrics.STAGE_LATENCY.labels(step).observe(seconds)
+        metrics.STAGE_LATENCY.labels("produce").observe(produce_s)
+        if stage == "score":
+            metrics.SCORING_LATENCY.observe(sum(result.timings_s.values()))
+            for seconds in result.end_to_end_s:
+                metrics.END_TO_END_LATENCY.observe(seconds)
