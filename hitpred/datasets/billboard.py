@@ -15,7 +15,9 @@ import pandas as pd
 from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
 from hitpred.datasets.reading import (
     TABULAR_SUFFIXES,
+    credits_column,
     header_of,
+    main_artist,
     read_table,
     recording_key,
     strict_numeric,
@@ -63,7 +65,6 @@ def load(path: Path) -> Dataset:
     frame = pd.DataFrame(
         {
             "title": text_column(table, "Song", notes),
-            "artist": text_column(table, "Artist", notes),
             "lyrics": lyrics,
             "release_year": strict_numeric(table, "Year", allowed=(1900, 2100), integer=True),
             "y_hit": pd.Series(1, index=raw.index, dtype="Int64"),
@@ -73,7 +74,8 @@ def load(path: Path) -> Dataset:
             "Year": raw["Year"],
         }
     )
-    frame["artists"] = frame["artist"]
+    frame["artists"] = credits_column(raw["Artist"])
+    frame["artist"] = frame["artists"].map(main_artist)
     notes.append("release_year = the year-end chart year (Year)")
     return finish(
         name=NAME,

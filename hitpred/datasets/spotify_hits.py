@@ -17,7 +17,9 @@ import pandas as pd
 from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
 from hitpred.datasets.reading import (
     TableFile,
+    credits_column,
     header_of,
+    main_artist,
     numeric,
     read_table,
     recording_key,
@@ -68,8 +70,7 @@ def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
         {
             "track_id": raw["uri"],
             "title": raw["track"],
-            "artist": raw["artist"],
-            "artists": raw["artist"],
+            "artists": credits_column(raw["artist"]),
             **{name: numeric(table, name, notes) for name in DESCRIPTOR_FIELDS},
             "decade": float(decade) if decade is not None else float("nan"),
             "y_hit": strict_numeric(table, "target", allowed=(0, 1), integer=True),
@@ -78,6 +79,8 @@ def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
             "uri": raw["uri"],
         }
     )
+    # Like a release event's artists[0]: the main artist, for artist-disjoint splits.
+    frame.insert(2, "artist", frame["artists"].map(main_artist))
     return frame
 
 

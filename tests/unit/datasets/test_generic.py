@@ -73,6 +73,8 @@ def test_semicolon_separated_gzip(write):
     path = write("events.csv.gz", "title;artists;tempo;hit\nA;B, C;100,5;1\n")
     dataset = load_dataset(path)
     assert dataset.frame["title"].tolist() == ["A"]
+    assert dataset.frame["artists"].tolist() == ["B, C"]
+    assert dataset.frame["tempo"].tolist() == [100.5]  # decimal comma
     assert dataset.frame["y_hit"].tolist() == [1]
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hitpred.datasets import load_dataset
-from hitpred.datasets.reading import read_table, recording_key, sniff_separator
+from hitpred.datasets.reading import read_table, recording_key, sniff_separator, split_credit
 from hitpred.errors import DatasetError
 
 
@@ -74,3 +74,18 @@ def test_recording_key_joins_versions_and_keeps_different_songs_apart():
     assert keys[4] == "killers|mr brightside"
     assert keys[5] is None  # no artist: an "Intro" must not join every other "Intro"
     assert keys[0] != keys[4]
+
+
+@pytest.mark.parametrize(
+    ("credit", "artists"),
+    [
+        ("Mario Featuring Gucci Mane & Sean Garrett", "Mario; Gucci Mane; Sean Garrett"),
+        ("Earth, Wind & Fire", "Earth, Wind & Fire"),
+        ("Simon & Garfunkel", "Simon & Garfunkel"),
+        ("Keyshia Cole Duet With Monica", "Keyshia Cole; Monica"),
+        ("jay z feat. beyonce", "jay z; beyonce"),
+        ("", None),
+    ],
+)
+def test_chart_credits_split_only_the_featured_part(credit, artists):
+    assert split_credit(credit) == artists

@@ -30,7 +30,7 @@ def spotify_folder(write, tmp_path):
             [
                 SPOTIFY_HEADER,
                 spotify_row("Tender Lover", "Babyface", "spotify:track:AAA", 1),
-                spotify_row("Made - Live", "Lisa McClendon", "spotify:track:BBB", 0),
+                spotify_row("Made - Live", "Mario Featuring Gucci Mane", "spotify:track:BBB", 0),
             ]
         ),
     )
@@ -60,6 +60,8 @@ def test_folder_loads_in_decade_order_with_decades(spotify_folder):
     assert frame["y_hit"].tolist() == [1, 0, 1, 0]
     assert dataset.targets == {"hit": "y_hit"}
     assert frame["track_id"].iloc[1] == "spotify:track:BBB"
+    assert frame["artists"].iloc[1] == "Mario; Gucci Mane"
+    assert frame["artist"].iloc[1] == "Mario" and frame["n_artists"].iloc[1] == 2.0
 
 
 def test_same_uri_in_two_decade_files_shares_one_group(spotify_folder):
