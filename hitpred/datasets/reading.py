@@ -330,7 +330,7 @@ def _normal_artist(artist: object) -> str:
     return _NON_ALNUM.sub(" ", main).strip()
 
 
-def _map_unique(values: pd.Series, function: Callable[[object], str]) -> pd.Series:
+def _map_unique(values: pd.Series, function: Callable[[object], str | None]) -> pd.Series:
     """``values.map(function)``, computing each distinct value once (titles repeat a lot)."""
     distinct = pd.unique(values.astype(object))
     lookup = {value: function(value) for value in distinct}
