@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from hitpred.errors import ModelError
@@ -45,7 +46,9 @@ __all__ = [
     "BASELINE_NAME",
     "BASELINE_VERSION",
     "GENRES",
+    "MALFORMED_KINDS",
     "BaselineXGBModel",
+    "malformed_release_messages",
     "synthetic_catalog",
     "synthetic_release_events",
     "train_baseline",
@@ -233,6 +236,66 @@ def synthetic_release_events(
         event["produced_at"] = (now + timedelta(microseconds=i)).isoformat()
         events.append(event)
     return events
+
+
+#: The ways :func:`malformed_release_messages` breaks an event, each a different dead letter.
+MALFORMED_KINDS: tuple[str, ...] = (
+    "not-json",
+    "truncated-json",
+    "json-array",
+    "empty-value",
+    "wrong-type",
+    "out-of-range",
+    "bad-date",
+    "missing-field",
+    "empty-artists",
+    "unknown-field",
+    "missing-key",
+    "key-mismatch",
+)
+
+
+def malformed_release_messages(n: int, seed: int = 13) -> list[tuple[str, bytes | None, bytes]]:
+    """``n`` broken ``hitpred.releases.v1`` messages as (kind, key, value), kinds cycled.
+
+    For demos and tests of the dead-letter path: every one of them must come out of the
+    worker as a dead letter with a reason, never as a prediction and never dropped.
+    """
+    good = synthetic_release_events(n, seed=seed)
+    out: list[tuple[str, bytes | None, bytes]] = []
+    for i, event in enumerate(good):
+        kind = MALFORMED_KINDS[i % len(MALFORMED_KINDS)]
+        event = {**event, "event_id": f"bad-{seed}-{i:05d}-{kind}"}
+        key: bytes | None = event["track_id"].encode()
+        if kind == "not-json":
+            value = b"this is not json " + str(i).encode()
+        elif kind == "truncated-json":
+            value = orjson.dumps(event)[:-7]
+        elif kind == "json-array":
+            value = orjson.dumps([event])
+        elif kind == "empty-value":
+            value = b""
+        else:
+            if kind == "wrong-type":
+                event["danceability"] = "very danceable"
+            elif kind == "out-of-range":
+                event["energy"] = 1.5
+                event["tempo"] = -20.0
+            elif kind == "bad-date":
+                event["release_date"] = "2021-13-45"
+            elif kind == "missing-field":
+                del event["title"]
+            elif kind == "empty-artists":
+                event["artists"] = []
+            elif kind == "unknown-field":
+                event["danceabilty"] = 0.5  # a typo must not become a silently missing feature
+            elif kind == "missing-key":
+                key = None
+            elif kind == "key-mismatch":
+                key = b"not-" + key
+            value = orjson.dumps(event)
+        out.append((kind, key, value))
+    return out
 
 
 @dataclass

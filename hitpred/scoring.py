@@ -127,6 +127,16 @@ def _dead(
     )
 
 
+def _event_id_of(value: bytes) -> str | None:
+    """The ``event_id`` of an invalid event when it has a usable one (for tracing)."""
+    try:
+        parsed = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    event_id = parsed.get("event_id") if isinstance(parsed, dict) else None
+    return event_id if isinstance(event_id, str) and 0 < len(event_id) <= 128 else None
+
+
 def _stage_of(error: EventValidationError) -> Stage:
     """``decode`` when the bytes were not JSON at all, ``validate`` for schema errors."""
     cause = error.__cause__
@@ -158,7 +168,9 @@ def validate_batch(
         try:
             event = decode_release(message.value, message.key)
         except EventValidationError as exc:
-            dead.append(_dead(message, _stage_of(exc), exc))
+            stage = _stage_of(exc)
+            event_id = _event_id_of(message.value) if stage == "validate" else None
+            dead.append(_dead(message, stage, exc, event_id))
             continue
         valid.append((message, event))
     return valid, dead

@@ -45,6 +45,7 @@ __all__ = [
     "tansu_binary",
     "valkey_binary",
     "wait_for_port",
+    "wait_worker_ready",
 ]
 
 logger = logging.getLogger(__name__)
@@ -167,6 +168,25 @@ class ManagedProcess:
                 proc.wait(5)
         logger.debug("%s stopped with code %s", self.name, proc.returncode)
         return proc.returncode
+
+
+#: What a Faust worker logs once it has joined its group and started its agents.
+WORKER_READY_LINE = "[^Worker]: Ready"
+
+
+def wait_worker_ready(worker: ManagedProcess, timeout: float = 60.0) -> None:
+    """Block until ``worker`` logged that it is ready; fail early if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not worker.alive:
+            raise StackError(f"the worker exited with code {worker.returncode}: {worker.tail()}")
+        try:
+            if WORKER_READY_LINE in worker.log_path.read_text(errors="replace"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise StackError(f"the worker was not ready after {timeout:.0f}s: {worker.tail()}")
 
 
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
@@ -342,6 +362,28 @@ class Stack:
     def env(self) -> dict[str, str]:
         """Environment variables that point a worker at this stack."""
         return {"HITPRED_KAFKA_BOOTSTRAP": self.bootstrap, "HITPRED_REDIS_URL": self.redis_url}
+
+    def start_worker(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        log_path: Path | None = None,
+        loglevel: str = "info",
+    ) -> ManagedProcess:
+        """Start a HitPred worker (``python -m streams worker``) against this stack.
+
+        ``env`` adds ``HITPRED_*`` overrides (app id, topics...). The worker is stopped with
+        the stack, before the broker, so it can commit and leave its group cleanly.
+        """
+        worker = ManagedProcess(
+            name="worker",
+            argv=[sys.executable, "-m", "streams", "worker", "--loglevel", loglevel],
+            log_path=log_path or self.workdir / f"worker-{len(self.processes)}.log",
+            env={**os.environ, **self.env(), **(env or {})},
+        )
+        self.processes.append(worker)
+        worker.start()
+        return worker
 
     def stop(self) -> None:
         """Stop every process this stack started (last started first); idempotent."""
