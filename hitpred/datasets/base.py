@@ -161,6 +161,19 @@ def descriptor_bounds() -> dict[str, tuple[float | None, bool, float | None, boo
     return bounds
 
 
+@cache
+def _text_limits() -> dict[str, int]:
+    """``maxLength`` of the text fields a loader fills (from the ReleaseEvent schema)."""
+    properties = ReleaseEvent.model_json_schema()["properties"]
+    limits: dict[str, int] = {}
+    for name in ("lyrics", "audio_ref"):  # inputs; a long title is still a fine identifier
+        specs = properties[name].get("anyOf", [properties[name]])
+        lengths = [s["maxLength"] for s in specs if "maxLength" in s]
+        if lengths:
+            limits[name] = int(lengths[0])
+    return limits
+
+
 def _out_of_range(values: pd.Series, name: str) -> pd.Series:
     low, low_incl, high, high_incl, integer = descriptor_bounds()[name]
     bad = pd.Series(False, index=values.index)
@@ -193,6 +206,15 @@ def _clip_to_schema(frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
                 f"{_describe_range(name)} set missing (e.g. {examples})"
             )
         frame[name] = values.mask(bad)
+    for name, limit in _text_limits().items():
+        lengths = frame[name].map(lambda t: len(t) if isinstance(t, str) else 0)
+        too_long = (lengths > limit).astype(bool)
+        if too_long.any():
+            notes.append(
+                f"{int(too_long.sum()):,} {name} values longer than the release-event limit "
+                f"of {limit:,} characters set missing"
+            )
+            frame[name] = frame[name].mask(too_long)
     years = pd.to_numeric(frame["release_year"], errors="coerce").astype("float64")
     bad_year = years.notna() & ((years < YEAR_RANGE[0]) | (years > YEAR_RANGE[1]))
     if bad_year.any():

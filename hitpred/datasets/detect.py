@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from hitpred.datasets.base import LOADERS, Dataset
-from hitpred.datasets.reading import TABULAR_SUFFIXES
+from hitpred.datasets.reading import TABULAR_SUFFIXES, is_gzip, is_parquet, read_table
 from hitpred.errors import DatasetError
 
 __all__ = ["detect_format", "load_dataset"]
@@ -42,6 +42,8 @@ def _resolve(path: str | Path) -> tuple[str, Path]:
     name = _claimed(path)
     if name is not None:
         return name, path
+    if path.is_file() and (is_gzip(path) or is_parquet(path)):
+        read_table(path)  # a corrupt file: raise why it cannot be read, not "unknown format"
     if path.is_dir():
         table = _only_table(path)
         if table is not None:

@@ -16,6 +16,7 @@ import gzip
 import logging
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
@@ -95,7 +96,8 @@ def header_of(path: Path) -> list[str]:
 
             return list(pq.read_schema(path).names)
         head = _text_head(path)
-    except OSError:
+    except (OSError, EOFError, zlib.error, ValueError) as exc:  # ArrowInvalid is a ValueError
+        logger.debug("%s: no readable header (%s)", path, exc)
         return []
     if not head:
         return []
@@ -164,7 +166,10 @@ def read_table(
             raise DatasetError(f"{path}: cannot read Parquet: {exc}") from exc
         table = TableFile(path, frame, None, None)
     else:
-        sep = sep or sniff_separator(path)
+        try:
+            sep = sep or sniff_separator(path)
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+            raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
         table = _read_csv(path, sep, notes)
     require_columns(table, required)
     return table
@@ -189,6 +194,8 @@ def _read_csv(path: Path, sep: str, notes: list[str] | None) -> TableFile:
             raise DatasetError(f"{path}: the file is empty") from exc
         except pd.errors.ParserError as exc:
             raise DatasetError(f"{path}: cannot parse as {_sep_name(sep)} table: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
+            raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
         if encoding != _ENCODINGS[0] and notes is not None:
             notes.append(f"{path.name} is not UTF-8: decoded as {encoding}")
         if frame.empty and len(frame.columns) <= 1 and notes is not None:

@@ -112,3 +112,13 @@ def test_every_loader_declares_tasks_and_the_generic_one_is_asked_last():
     }  # fmt: skip
     assert all(loader.tasks for loader in LOADERS.values())
     assert [name for name, loader in LOADERS.items() if loader.catch_all] == ["generic"]
+
+
+def test_lyrics_longer_than_the_event_limit_become_missing():
+    frame = pd.DataFrame(
+        {"title": ["a", "b"], "lyrics": ["la " * 10, "x" * 100_001], "y_popularity": [1.0, 2.0]}
+    )
+    dataset = _finish(frame)
+    assert dataset.frame["lyrics"].iloc[0] == "la " * 10
+    assert dataset.frame["lyrics"].iloc[1] is None
+    assert any("longer than the release-event limit" in note for note in dataset.notes)

@@ -89,3 +89,21 @@ def test_recording_key_joins_versions_and_keeps_different_songs_apart():
 )
 def test_chart_credits_split_only_the_featured_part(credit, artists):
     assert split_credit(credit) == artists
+
+
+def test_truncated_gzip_is_an_error_naming_the_file(write, tmp_path):
+    import gzip
+
+    body = "title,artists,energy\n" + "".join(f"Song {i},Artist {i},0.5\n" for i in range(5000))
+    data = gzip.compress(body.encode())
+    path = tmp_path / "cut.csv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DatasetError, match=r"cut\.csv\.gz: cannot read"):
+        load_dataset(path)
+
+
+def test_corrupt_parquet_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "bad.parquet"
+    path.write_bytes(b"PAR1" + b"\x00" * 64)
+    with pytest.raises(DatasetError, match=r"bad\.parquet: cannot read Parquet"):
+        load_dataset(path)
