@@ -318,6 +318,8 @@ def finish(
             out[column] = out[column].astype(object).where(out[column].notna(), None)
 
     keys = dict(group_keys or {})
+    if any(len(key) != len(out) for key in keys.values()):  # a loader bug
+        raise RuntimeError(f"{name} loader passed group keys not aligned with its rows")
     group, duplicate = _groups(out, keys, notes)
     out[GROUP_COLUMN] = group
     out[DUPLICATE_COLUMN] = duplicate
