@@ -197,7 +197,7 @@ class Contribution(_Schema):
     """One feature's contribution to the hit score (log-odds units, SHAP-style)."""
 
     feature: str
-    value: float | None
+    value: float | None = None  # None: the feature was missing (to_json leaves it out)
     contribution: float
 
 

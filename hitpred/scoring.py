@@ -163,7 +163,7 @@ def validate_batch(
             continue
         if require_key and message.key is None:
             error = EventValidationError("message has no key; releases are keyed by track_id")
-            dead.append(_dead(message, "validate", error))
+            dead.append(_dead(message, "validate", error, _event_id_of(message.value)))
             continue
         try:
             event = decode_release(message.value, message.key)

@@ -385,6 +385,13 @@ class Stack:
         worker.start()
         return worker
 
+    def stop_process(self, process: ManagedProcess, timeout: float = 10.0) -> int | None:
+        """Stop one process of this stack (e.g. a worker) and forget it."""
+        code = process.stop(timeout)
+        if process in self.processes:
+            self.processes.remove(process)
+        return code
+
     def stop(self) -> None:
         """Stop every process this stack started (last started first); idempotent."""
         while self.processes:
