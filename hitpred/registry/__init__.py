@@ -1,0 +1,13 @@
+"""The model registry: versioned bundles in a folder, champions per task, a Redis cache.
+
+- :class:`RegistryStore` (``store.py``): ``register``, ``versions``, ``champion``, ``promote``,
+  ``load(task, version=None) -> TaskModel``
+- :func:`load_champions` (``cache.py``): every task's champion, through Redis, so workers on
+  other machines load the same verified bytes
+- ``integrity.py``: sha256 checks and the bundle archive format
+"""
+
+from hitpred.registry.cache import BundleCache, load_bundle_bytes, load_champions
+from hitpred.registry.store import BundleInfo, RegistryStore
+
+__all__ = ["BundleCache", "BundleInfo", "RegistryStore", "load_bundle_bytes", "load_champions"]

@@ -1,0 +1,179 @@
+"""The Redis cache of champion bundles, for workers that cannot see the registry folder.
+
+Keys (``prefix`` defaults to ``hitpred:registry:``)::
+
+    <prefix>bundle:<sha256>   the bundle archive (see integrity.pack_bundle); immutable
+    <prefix>champion:<task>   JSON {"task", "version", "sha256", "name", "feature_set"}
+
+A worker with the registry folder publishes the champions it resolves; any worker can then
+load them from Redis alone. Every load checks the archive's sha256 against its key and each
+file against the manifest before anything is deserialised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hitpred.errors import IntegrityError, RegistryError
+from hitpred.models.base import Task, TaskModel
+from hitpred.registry.integrity import sha256_bytes, unpack_bundle
+from hitpred.registry.store import RegistryStore
+
+__all__ = ["DEFAULT_PREFIX", "BundleCache", "load_bundle_bytes", "load_champions"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PREFIX = "hitpred:registry:"
+
+
+def load_bundle_bytes(data: bytes, expected_sha256: str | None = None) -> TaskModel:
+    """Verify and load a bundle archive (the archive's and every file's sha256)."""
+    from hitpred.models.pipeline import load_bundle_model
+
+    actual = sha256_bytes(data)
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise IntegrityError(
+            f"bundle archive sha256 {actual} is not the expected {expected_sha256}"
+        )
+    with tempfile.TemporaryDirectory(prefix="hitpred-bundle-") as tmp:
+        folder = Path(tmp)
+        manifest = unpack_bundle(data, folder)
+        # Every artifact is read fully into memory here, so the folder can go afterwards.
+        return load_bundle_model(folder, manifest)
+
+
+class BundleCache:
+    """Bundle archives keyed by sha256, and champion pointers, in Redis."""
+
+    def __init__(self, client: Any, prefix: str = DEFAULT_PREFIX) -> None:
+        self.client = client
+        self.prefix = prefix
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX) -> BundleCache:
+        """A cache on a new client for ``url``."""
+        import redis
+
+        return cls(redis.Redis.from_url(url), prefix=prefix)
+
+    def _bundle_key(self, sha256: str) -> str:
+        return f"{self.prefix}bundle:{sha256}"
+
+    def _champion_key(self, task: Task) -> str:
+        return f"{self.prefix}champion:{task.value}"
+
+    def put(self, data: bytes) -> str:
+        """Store an archive under its sha256 (a no-op when present); returns the digest."""
+        digest = sha256_bytes(data)
+        self.client.set(self._bundle_key(digest), data, nx=True)
+        return digest
+
+    def get(self, sha256: str) -> bytes | None:
+        """The archive with that digest, or None; raises when the stored bytes do not match."""
+        data = self.client.get(self._bundle_key(sha256))
+        if data is None:
+            return None
+        if sha256_bytes(data) != sha256:
+            raise IntegrityError(f"Redis holds corrupt bytes under bundle {sha256}")
+        return bytes(data)
+
+    def set_champion(self, task: Task, version: str, sha256: str, manifest: dict[str, Any]) -> None:
+        """Point the task's champion at a stored archive."""
+        ref = {
+            "task": task.value,
+            "version": str(version),
+            "sha256": sha256,
+            "name": manifest.get("name"),
+            "feature_set": manifest.get("feature_set"),
+        }
+        self.client.set(self._champion_key(task), json.dumps(ref, sort_keys=True))
+
+    def champion_ref(self, task: Task) -> dict[str, Any] | None:
+        """The task's champion pointer, or None."""
+        raw = self.client.get(self._champion_key(task))
+        return None if raw is None else dict(json.loads(raw))
+
+    def load_champion(self, task: Task) -> TaskModel | None:
+        """Load the task's champion from Redis alone, or None when no pointer is set."""
+        ref = self.champion_ref(task)
+        if ref is None:
+            return None
+        data = self.get(str(ref["sha256"]))
+        if data is None:
+            raise RegistryError(
+                f"Redis points {task.value} at bundle {ref['sha256']} but does not hold it"
+            )
+        return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
+
+
+def _cache(redis_url: str | None, client: Any) -> BundleCache | None:
+    if client is not None:
+        return BundleCache(client)
+    if redis_url is not None:
+        return BundleCache.from_url(redis_url)
+    return None
+
+
+def load_champions(
+    store: RegistryStore | str | Path | None = None,
+    redis_url: str | None = None,
+    client: Any = None,
+    tasks: tuple[Task, ...] | None = None,
+) -> dict[Task, TaskModel]:
+    """The champion of every task that has one, loaded through the Redis cache.
+
+    - With a ``store``: its champions are resolved there, their archives published to Redis
+      (if a Redis is given and reachable) and loaded from the verified bytes.
+    - Without one: the champion pointers and archives are read from Redis alone.
+    Tasks without a champion are absent from the result.
+    """
+    if isinstance(store, str | Path):
+        store = RegistryStore(store)
+    cache = _cache(redis_url, client)
+    if store is None and cache is None:
+        raise RegistryError("load_champions needs a registry store, a Redis, or both")
+    wanted = tasks or tuple(Task)
+    models: dict[Task, TaskModel] = {}
+    for task in wanted:
+        model = _load_one(task, store, cache)
+        if model is not None:
+            models[task] = model
+    logger.info(
+        "champions loaded: %s",
+        ", ".join(f"{t.value}=v{m.version} ({m.name})" for t, m in models.items()) or "none",
+    )
+    return models
+
+
+def _load_one(
+    task: Task, store: RegistryStore | None, cache: BundleCache | None
+) -> TaskModel | None:
+    import redis
+
+    if store is None:
+        assert cache is not None
+        return cache.load_champion(task)
+    version = store.champion(task)
+    if version is None:
+        return None
+    if cache is None:
+        return store.load(task, version)
+    try:
+        ref = cache.champion_ref(task)
+        if ref is not None and ref.get("version") == version:
+            data = cache.get(str(ref["sha256"]))
+            if data is not None:
+                return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
+        data = store.bundle_bytes(task, version)
+        digest = cache.put(data)
+        cache.set_champion(task, version, digest, store.manifest(task, version))
+        return load_bundle_bytes(data, expected_sha256=digest)
+    except redis.RedisError as exc:
+        logger.warning(
+            "Redis unavailable (%s): loading %s v%s from %s", exc, task.value, version, store
+        )
+        return store.load(task, version)

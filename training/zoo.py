@@ -1,0 +1,226 @@
+"""The model zoo of the seed projects, and the preprocessing every model shares.
+
+Every model is a pair (preprocessor, estimator): the preprocessor (imputation + missing
+flags + scaling for numbers, one-hot or target encoding for categories, a stacked TF-IDF
+score for text) is fitted once per fold and shared by all estimators of that fold, which
+keeps cross-validating seven models affordable on two cores.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import Lasso, LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
+from sklearn.svm import LinearSVC
+
+from hitpred.errors import ModelError
+from hitpred.models.text import TextScorer
+from hitpred.models.torch_mlp import TorchMLP
+from training.data import Kind, TrainingData
+
+__all__ = ["MODELS", "ModelSpec", "build_preprocessor", "default_models", "fit_xgboost"]
+
+logger = logging.getLogger(__name__)
+
+N_JOBS = 2
+
+
+def build_preprocessor(data: TrainingData, seed: int) -> ColumnTransformer:
+    """Imputation, scaling and encoding of ``data``'s inputs (a fresh, unfitted transformer)."""
+    text_kind = {
+        Kind.BINARY: "binary",
+        Kind.MULTICLASS: "multiclass",
+        Kind.REGRESSION: "regression",
+        Kind.MULTITASK: "regression",
+    }[data.kind]
+    parts: list[tuple[str, Any, list[str]]] = []
+    if data.numeric:
+        numeric = Pipeline(
+            [
+                ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                ("scale", StandardScaler()),
+            ]
+        )
+        parts.append(("num", numeric, list(data.numeric)))
+    one_hot = [c for c in data.categorical if c != "artist"]
+    if one_hot:
+        encoder = OneHotEncoder(
+            handle_unknown="infrequent_if_exist", min_frequency=10, sparse_output=False
+        )
+        parts.append(("cat", encoder, one_hot))
+    if "artist" in data.categorical:
+        # The artist's record in the training rows, cross-fitted (out-of-fold) during fit.
+        target_type = (
+            "binary"
+            if data.kind is Kind.BINARY
+            else ("multiclass" if data.kind is Kind.MULTICLASS else "continuous")
+        )
+        parts.append(
+            ("artist", TargetEncoder(target_type=target_type, random_state=seed), ["artist"])
+        )
+    for column in data.text:
+        scorer = TextScorer(kind=text_kind, name=column, random_state=seed)
+        parts.append((f"text_{column}", scorer, [column]))
+    return ColumnTransformer(
+        parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True
+    )
+
+
+# -- XGBoost, tuned inside each fit (nested: never on the evaluation fold) -----------------
+
+#: The small search: (max_depth, learning_rate, min_child_weight, colsample_bytree).
+XGB_GRID: tuple[dict[str, Any], ...] = (
+    {"max_depth": 4, "learning_rate": 0.05, "min_child_weight": 1, "colsample_bytree": 0.8},
+    {"max_depth": 6, "learning_rate": 0.05, "min_child_weight": 3, "colsample_bytree": 0.7},
+    {"max_depth": 8, "learning_rate": 0.04, "min_child_weight": 5, "colsample_bytree": 0.6},
+)
+
+
+def fit_xgboost(X: np.ndarray, y: np.ndarray, kind: Kind, seed: int) -> Any:
+    """Pick the best of :data:`XGB_GRID` by early stopping on a 15 % validation slice of the
+    training rows, then refit that configuration on all of them."""
+    import xgboost as xgb
+
+    classifier = kind is not Kind.REGRESSION
+    stratify = y if classifier else None
+    X_fit, X_val, y_fit, y_val = train_test_split(
+        X, y, test_size=0.15, random_state=seed, stratify=stratify
+    )
+    base = {
+        "n_estimators": 3000,
+        "subsample": 0.8,
+        "tree_method": "hist",
+        "n_jobs": N_JOBS,
+        "random_state": seed,
+        "early_stopping_rounds": 60,
+        "reg_lambda": 1.0,
+    }
+    best: tuple[float, dict[str, Any], int] | None = None
+    for params in XGB_GRID:
+        model = (xgb.XGBClassifier if classifier else xgb.XGBRegressor)(**base, **params)
+        model.fit(X_fit, y_fit, eval_set=[(X_val, y_val)], verbose=False)
+        history = model.evals_result()["validation_0"]
+        loss = float(min(next(iter(history.values()))))
+        if best is None or loss < best[0]:
+            best = (loss, params, int(model.best_iteration) + 1)
+    assert best is not None
+    _, params, rounds = best
+    final = {**base, **params, "n_estimators": max(20, int(rounds * 1.15))}
+    final.pop("early_stopping_rounds")
+    model = (xgb.XGBClassifier if classifier else xgb.XGBRegressor)(**final)
+    model.fit(X, y, verbose=False)
+    logger.debug("xgboost: chose %s with %d rounds", params, final["n_estimators"])
+    return model
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the zoo: a name and how to fit it on a preprocessed matrix."""
+
+    name: str
+    kinds: tuple[Kind, ...]
+    fit: Callable[[np.ndarray, np.ndarray, Kind, int], Any]
+    #: Part of the default list (slow or redundant ones are opt-in).
+    default: bool = True
+
+
+def _sk(
+    classifier: Callable[[int], Any] | None, regressor: Callable[[int], Any] | None
+) -> Callable[[np.ndarray, np.ndarray, Kind, int], Any]:
+    def fit(X: np.ndarray, y: np.ndarray, kind: Kind, seed: int) -> Any:
+        factory = regressor if kind is Kind.REGRESSION else classifier
+        if factory is None:
+            raise ModelError(f"no {kind.value} variant")
+        return factory(seed).fit(X, y)
+
+    return fit
+
+
+def _mlp(X: np.ndarray, y: np.ndarray, kind: Kind, seed: int) -> Any:
+    estimator = TorchMLP(
+        kind="regressor" if kind is Kind.REGRESSION else "classifier", random_state=seed
+    )
+    return estimator.fit(X, y)
+
+
+_CLS = (Kind.BINARY, Kind.MULTICLASS)
+_REG = (Kind.REGRESSION,)
+_ALL = (*_CLS, *_REG)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "logistic-regression",
+            _CLS,
+            _sk(lambda s: LogisticRegression(C=1.0, max_iter=3000), None),
+        ),
+        ModelSpec(
+            "linear-svm",
+            _CLS,
+            _sk(lambda s: CalibratedClassifierCV(LinearSVC(C=0.5, random_state=s), cv=3), None),
+        ),
+        ModelSpec("ridge", _REG, _sk(None, lambda s: Ridge(alpha=1.0))),
+        ModelSpec("lasso", _REG, _sk(None, lambda s: Lasso(alpha=0.05, max_iter=5000))),
+        ModelSpec(
+            "knn",
+            _ALL,
+            _sk(
+                lambda s: KNeighborsClassifier(n_neighbors=25, weights="distance", n_jobs=N_JOBS),
+                lambda s: KNeighborsRegressor(n_neighbors=25, weights="distance", n_jobs=N_JOBS),
+            ),
+        ),
+        ModelSpec(
+            "random-forest",
+            _ALL,
+            _sk(
+                lambda s: RandomForestClassifier(
+                    n_estimators=300, min_samples_leaf=2, n_jobs=N_JOBS, random_state=s
+                ),
+                lambda s: RandomForestRegressor(
+                    n_estimators=200,
+                    min_samples_leaf=3,
+                    max_features=0.5,
+                    n_jobs=N_JOBS,
+                    random_state=s,
+                ),
+            ),
+        ),
+        ModelSpec(
+            "gradient-boosting",
+            _ALL,
+            _sk(
+                lambda s: HistGradientBoostingClassifier(
+                    max_iter=500, learning_rate=0.06, random_state=s
+                ),
+                lambda s: HistGradientBoostingRegressor(
+                    max_iter=500, learning_rate=0.06, random_state=s
+                ),
+            ),
+        ),
+        ModelSpec("xgboost", _ALL, fit_xgboost),
+        ModelSpec("mlp", _ALL, _mlp),
+    )
+}
+
+
+def default_models(kind: Kind) -> list[str]:
+    """The zoo's models for a learning problem."""
+    return [name for name, spec in MODELS.items() if kind in spec.kinds and spec.default]
