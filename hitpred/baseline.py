@@ -321,7 +321,9 @@ class BaselineXGBModel:
         missing = [f for f in self.features if f not in frame.columns]
         if missing:
             raise ModelError(f"frame lacks feature columns {missing}")
-        return frame.loc[:, list(self.features)].to_numpy(dtype=np.float32, na_value=np.nan)
+        return np.column_stack(
+            [frame[name].to_numpy(dtype=np.float32, na_value=np.nan) for name in self.features]
+        )
 
     def predict(self, frame: pd.DataFrame) -> TaskOutput:
         """Score a canonical feature frame."""
@@ -347,21 +349,18 @@ class BaselineXGBModel:
         contribs = self.booster.predict(dmatrix, pred_contribs=True, approx_contribs=True)
         contribs = contribs[:, :-1]  # the last column is the bias
         top = np.argsort(-np.abs(contribs), axis=1)[:, :top_k]
-        names = self.features
-        out: Explanation = []
-        for row, idx in enumerate(top):
-            values = matrix[row]
-            out.append(
-                [
-                    (
-                        names[j],
-                        None if np.isnan(values[j]) else float(values[j]),
-                        float(contribs[row, j]),
-                    )
-                    for j in idx
-                ]
-            )
-        return out
+        # Gather names, raw values and contributions as whole arrays, then build the rows
+        # with zip: a Python-level loop per cell costs more than the contributions themselves.
+        picked = np.take_along_axis(matrix, top, axis=1).astype(np.float64)
+        raw_values: list[list[float | None]] = picked.tolist()
+        for row in np.flatnonzero(np.isnan(picked).any(axis=1)).tolist():
+            raw_values[row] = [None if v != v else v for v in raw_values[row]]  # NaN -> None
+        names = np.asarray(self.features, dtype=object)[top].tolist()
+        contributions = np.take_along_axis(contribs, top, axis=1).astype(np.float64).tolist()
+        return [
+            list(zip(n, v, c, strict=True))
+            for n, v, c in zip(names, raw_values, contributions, strict=True)
+        ]
 
 
 def train_baseline(n: int = 6000, seed: int = 7, nthread: int = 1) -> dict[Task, TaskModel]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,8 +38,12 @@ class Settings(BaseSettings):
         description="Allow falling back to an embedded Valkey when redis_url does not answer. "
         "HITPRED_EMBEDDED_REDIS.",
     )
-    app_id: str = Field(default="hitpred", description="Faust app id / consumer group. HITPRED_APP_ID.")
-    releases_topic: str = Field(default="hitpred.releases.v1", description="HITPRED_RELEASES_TOPIC.")
+    app_id: str = Field(
+        default="hitpred", description="Faust app id / consumer group. HITPRED_APP_ID."
+    )
+    releases_topic: str = Field(
+        default="hitpred.releases.v1", description="HITPRED_RELEASES_TOPIC."
+    )
     enriched_topic: str = Field(
         default="hitpred.tracks.enriched.v1",
         description="Internal topic between enrichment and scoring. HITPRED_ENRICHED_TOPIC.",
@@ -47,7 +52,9 @@ class Settings(BaseSettings):
         default="hitpred.predictions.v1", description="HITPRED_PREDICTIONS_TOPIC."
     )
     dlq_topic: str = Field(default="hitpred.releases.dlq", description="HITPRED_DLQ_TOPIC.")
-    partitions: int = Field(default=4, ge=1, description="Partitions per topic. HITPRED_PARTITIONS.")
+    partitions: int = Field(
+        default=4, ge=1, description="Partitions per topic. HITPRED_PARTITIONS."
+    )
     batch_size: int = Field(
         default=1000, ge=1, description="Events scored per batch. HITPRED_BATCH_SIZE."
     )
@@ -55,6 +62,12 @@ class Settings(BaseSettings):
         default=0.05,
         gt=0,
         description="Longest wait to fill a batch, seconds. HITPRED_BATCH_WITHIN_S.",
+    )
+    engine: Literal["agents", "batch"] = Field(
+        default="agents",
+        description="How the worker consumes: Faust agents (stream.take_events), or "
+        "batch-consuming services (aiokafka getmany) for higher throughput; same topics and "
+        "outputs. HITPRED_ENGINE.",
     )
     rebalance_timeout_s: float = Field(
         default=10.0,

@@ -6,8 +6,11 @@ import logging
 
 import faust
 
+from hitpred.scoring import enrich_releases
 from hitpred.settings import Settings, get_settings
 from streams.agents import register_enrich, register_score
+from streams.batch import BatchStage
+from streams.deadletter import register_deadletters
 from streams.runtime import Runtime
 from streams.topics import Topics
 
@@ -48,9 +51,38 @@ def create_app(settings: Settings | None = None) -> faust.App:
     runtime = Runtime(settings, bootstrap, beacon=app.beacon)
     # Started with the app, stopped with it (runtime dependency of the app service).
     app.service(runtime)  # type: ignore[arg-type]
-    register_enrich(app, topics, runtime)
-    register_score(app, topics, runtime)
+    register_deadletters(app, topics, runtime)
+    if settings.engine == "batch":
+        for stage in _batch_stages(settings, bootstrap, runtime):
+            app.service(stage)  # type: ignore[arg-type]
+    else:
+        register_enrich(app, topics, runtime)
+        register_score(app, topics, runtime)
     return app
+
+
+def _batch_stages(settings: Settings, bootstrap: str, runtime: Runtime) -> list[BatchStage]:
+    """The enrich and score stages as batch-consuming services (``HITPRED_ENGINE=batch``)."""
+    common = {"bootstrap": bootstrap, "beacon": runtime.beacon}
+    return [
+        BatchStage(
+            runtime,
+            stage="enrich",
+            source=settings.releases_topic,
+            target=settings.enriched_topic,
+            group_id=f"{settings.app_id}-enrich",
+            fn=enrich_releases,
+            **common,
+        ),
+        BatchStage(
+            runtime,
+            stage="score",
+            source=settings.enriched_topic,
+            target=settings.predictions_topic,
+            group_id=f"{settings.app_id}-score",
+            **common,
+        ),
+    ]
 
 
 app = create_app()
