@@ -43,12 +43,14 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
+@pytest.mark.parametrize("engine", ["agents", "batch"])
 def test_1000_releases_with_50_malformed(
+    engine: str,
     stack: Stack,
     isolated_settings: Settings,
     start_worker: Callable[[Settings], ManagedProcess],
 ) -> None:
-    s = isolated_settings
+    s = isolated_settings.model_copy(update={"engine": engine})
     assert redis.Redis.from_url(stack.redis_url).ping()  # the stack's Redis is real and up
     worker = start_worker(s)
 
