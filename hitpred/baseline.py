@@ -292,7 +292,7 @@ def malformed_release_messages(n: int, seed: int = 13) -> list[tuple[str, bytes 
             elif kind == "missing-key":
                 key = None
             elif kind == "key-mismatch":
-                key = b"not-" + key
+                key = b"not-" + event["track_id"].encode()
             value = orjson.dumps(event)
         out.append((kind, key, value))
     return out

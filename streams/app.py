@@ -63,7 +63,6 @@ def create_app(settings: Settings | None = None) -> faust.App:
 
 def _batch_stages(settings: Settings, bootstrap: str, runtime: Runtime) -> list[BatchStage]:
     """The enrich and score stages as batch-consuming services (``HITPRED_ENGINE=batch``)."""
-    common = {"bootstrap": bootstrap, "beacon": runtime.beacon}
     return [
         BatchStage(
             runtime,
@@ -72,7 +71,8 @@ def _batch_stages(settings: Settings, bootstrap: str, runtime: Runtime) -> list[
             target=settings.enriched_topic,
             group_id=f"{settings.app_id}-enrich",
             fn=enrich_releases,
-            **common,
+            bootstrap=bootstrap,
+            beacon=runtime.beacon,
         ),
         BatchStage(
             runtime,
@@ -80,7 +80,8 @@ def _batch_stages(settings: Settings, bootstrap: str, runtime: Runtime) -> list[
             source=settings.enriched_topic,
             target=settings.predictions_topic,
             group_id=f"{settings.app_id}-score",
-            **common,
+            bootstrap=bootstrap,
+            beacon=runtime.beacon,
         ),
     ]
 

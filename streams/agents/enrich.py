@@ -28,7 +28,9 @@ def register_enrich(app: faust.App, topics: Topics, runtime: Runtime) -> faust.t
     @app.agent(topics.releases, name="hitpred.enrich")
     async def enrich(stream: faust.StreamT) -> None:
         await runtime.wait_ready()
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # faust's StreamT lacks it
+            settings.batch_size, settings.batch_within_s
+        ):
             batch = raw_messages(events)
             result = await runtime.run(enrich_releases, batch)
             await runtime.emit("enrich", topics.enriched.get_topic_name(), len(batch), result)

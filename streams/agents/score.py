@@ -22,7 +22,9 @@ def register_score(app: faust.App, topics: Topics, runtime: Runtime) -> faust.ty
     @app.agent(topics.enriched, name="hitpred.score")
     async def score(stream: faust.StreamT) -> None:
         scorer = await runtime.wait_ready()
-        async for events in stream.take_events(settings.batch_size, settings.batch_within_s):
+        async for events in stream.take_events(  # type: ignore[attr-defined]  # faust's StreamT lacks it
+            settings.batch_size, settings.batch_within_s
+        ):
             batch = raw_messages(events)
             result = await runtime.run(scorer.score_enriched, batch)
             await runtime.emit("score", topics.predictions.get_topic_name(), len(batch), result)
