@@ -44,7 +44,14 @@ from training.evaluate import (
 )
 from training.zoo import MODELS, build_preprocessor, default_models, fit_xgboost
 
-__all__ = ["Progress", "TrainConfig", "TrainResult", "run_training"]
+__all__ = [
+    "Progress",
+    "TrainConfig",
+    "TrainResult",
+    "evaluation_key",
+    "fit_pipeline",
+    "run_training",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -269,9 +276,10 @@ def _build_model(
     )
 
 
-def _fit_full(
+def fit_pipeline(
     data: TrainingData, name: str, rows: np.ndarray, seed: int
 ) -> PipelineModel | MultitaskModel:
+    """Fit the preprocessing and model ``name`` on ``rows`` of ``data``: a ready TaskModel."""
     pre, Xt = _fit_preprocessor(data, rows, seed)
     return _build_model(data, name, pre, _fit_model(name, Xt, data, rows, seed))
 
@@ -341,7 +349,7 @@ def run_training(
     best = _choose(config.task, leaderboard)
 
     t = time.perf_counter()
-    holdout_model = _fit_full(data, best, dev, config.seed)
+    holdout_model = fit_pipeline(data, best, dev, config.seed)
     holdout_metrics, holdout_prediction = _holdout(holdout_model, data, test)
     seconds["holdout"] = time.perf_counter() - t
     progress.advance(f"hold-out: {best}")
@@ -363,7 +371,7 @@ def run_training(
     )
     if config.register:
         t = time.perf_counter()
-        final = _fit_full(data, best, np.arange(len(data.y)), config.seed)
+        final = fit_pipeline(data, best, np.arange(len(data.y)), config.seed)
         progress.advance(f"refit on all rows: {best}")
         _publish(result, final)
         seconds["refit_and_register"] = time.perf_counter() - t

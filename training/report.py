@@ -285,5 +285,3 @@ def write_report(result: TrainResult, command: str = "") -> Path:
     )
     logger.info("report written to %s", index)
     return index
-
-

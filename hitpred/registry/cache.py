@@ -110,11 +110,11 @@ class BundleCache:
         return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
 
 
-def _cache(redis_url: str | None, client: Any) -> BundleCache | None:
+def _cache(redis_url: str | None, client: Any, prefix: str) -> BundleCache | None:
     if client is not None:
-        return BundleCache(client)
+        return BundleCache(client, prefix=prefix)
     if redis_url is not None:
-        return BundleCache.from_url(redis_url)
+        return BundleCache.from_url(redis_url, prefix=prefix)
     return None
 
 
@@ -123,17 +123,18 @@ def load_champions(
     redis_url: str | None = None,
     client: Any = None,
     tasks: tuple[Task, ...] | None = None,
+    prefix: str = DEFAULT_PREFIX,
 ) -> dict[Task, TaskModel]:
     """The champion of every task that has one, loaded through the Redis cache.
 
     - With a ``store``: its champions are resolved there, their archives published to Redis
       (if a Redis is given and reachable) and loaded from the verified bytes.
     - Without one: the champion pointers and archives are read from Redis alone.
-    Tasks without a champion are absent from the result.
+    Tasks without a champion are absent from the result. ``prefix`` namespaces the Redis keys.
     """
     if isinstance(store, str | Path):
         store = RegistryStore(store)
-    cache = _cache(redis_url, client)
+    cache = _cache(redis_url, client, prefix)
     if store is None and cache is None:
         raise RegistryError("load_champions needs a registry store, a Redis, or both")
     wanted = tasks or tuple(Task)
