@@ -377,7 +377,15 @@ class Stack:
         """
         worker = ManagedProcess(
             name="worker",
-            argv=[sys.executable, "-m", "streams", "worker", "--loglevel", loglevel],
+            argv=[
+                sys.executable,
+                "-m",
+                "streams",
+                "worker",
+                "--without-web",
+                "--loglevel",
+                loglevel,
+            ],
             log_path=log_path or self.workdir / f"worker-{len(self.processes)}.log",
             env={**os.environ, **self.env(), **(env or {})},
         )

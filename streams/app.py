@@ -33,7 +33,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         broker=",".join(f"kafka://{b.strip()}" for b in bootstrap.split(",")),
         datadir=str(datadir),
         store="memory://",
-        web_enabled=False,
+        web_enabled=False,  # also pass --without-web: the worker CLI defaults to with-web
+        web_port=settings.web_port,
         # Topics are created by the stack or the topic-init job; nothing else to coordinate.
         topic_disable_leader=True,
         topic_allow_declare=False,
