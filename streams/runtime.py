@@ -8,6 +8,7 @@ the baseline trains. Agents wait for :meth:`Runtime.wait_ready` before taking th
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,10 @@ class Runtime(Service):
             self.executor, load_models, self.settings
         )
         self.scorer = Scorer(models)
+        # Everything alive now (models, libraries, the app) lives for the whole process: move
+        # it out of the cyclic GC's generations so full collections triggered by the batches'
+        # many short-lived dicts do not rescan it (measured: 100 ms pauses on a 40 ms batch).
+        gc.freeze()
         for task, model in models.items():
             metrics.MODEL_INFO.labels(str(task), model.name, model.version).set(1)
         metrics.serve_metrics(self.settings.metrics_port)
