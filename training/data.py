@@ -192,7 +192,7 @@ def prepare(
     text = tuple(c for c in used if c in TEXT_INPUTS)
     categorical = tuple(c for c in used if c in CATEGORY_INPUTS)
     numeric = tuple(c for c in used if c not in text and c not in categorical)
-    if len(numeric) + len(categorical) < 3 and feature_set is FeatureSet.RELEASE:
+    if len(used) < 2 and feature_set is FeatureSet.RELEASE:
         raise DataError(
             f"{name}: the release feature set has almost no inputs here "
             f"({', '.join(used) or 'none'}); train with `--features all` to use the data set's "

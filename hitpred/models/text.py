@@ -49,9 +49,9 @@ class TextScorer(TransformerMixin, BaseEstimator):
         self,
         kind: str = "binary",
         name: str = "text",
-        max_features: int = 50_000,
+        max_features: int = 30_000,
         C: float = 2.0,
-        n_folds: int = 5,
+        n_folds: int = 4,
         random_state: int = 0,
     ) -> None:
         self.kind = kind

@@ -101,11 +101,11 @@ class TorchMLP:
         kind: str = "classifier",
         hidden: tuple[int, ...] = (256, 128),
         dropout: float = 0.2,
-        epochs: int = 60,
-        batch_size: int = 256,
+        epochs: int = 40,
+        batch_size: int = 512,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
-        patience: int = 6,
+        patience: int = 4,
         random_state: int = 0,
     ) -> None:
         self.kind = kind
