@@ -6,7 +6,8 @@ event loop free to heartbeat) and a batch-consuming service could call the very 
 on the hot path. Per batch there is one decode pass, one feature frame, one vectorised
 ``predict`` per task and one serialisation pass; nothing is awaited per event.
 
-- :func:`load_models` is the ONLY place that decides which models score (the baseline for now).
+- :func:`load_models` is the ONLY place that decides which models score (registry champions,
+  else the synthetic baseline).
 - :func:`validate_batch` / :func:`enrich_batch`: ``hitpred.releases.v1`` -> ``EnrichedTrack``.
 - :class:`Scorer`: ``EnrichedTrack`` (or raw release) batches -> ``Prediction`` records.
 """
@@ -100,13 +101,61 @@ class BatchResult:
 def load_models(settings: Settings) -> dict[Task, TaskModel]:
     """The models the worker scores with, chosen here and nowhere else.
 
-    For now: the baseline trained at start-up on the synthetic catalog (see
-    :mod:`hitpred.baseline`); the registry's champions will be looked up here.
+    Each task's champion comes from the model registry: from the registry folder when this
+    worker can see it (its champions are then published to the Redis cache), else from the
+    Redis cache alone (workers on other machines). A served task without a champion is scored
+    by the baseline trained at start-up on the synthetic catalog (:mod:`hitpred.baseline`),
+    unless ``settings.baseline_fallback`` is off; its model name says so in every prediction.
     """
-    from hitpred.baseline import train_baseline
+    champions = _registry_champions(settings)
+    missing = [task for task in SERVED_TASKS if task not in champions]
+    if Task.MULTITASK in champions:
+        # The multi-task network answers popularity and genre where no dedicated champion does.
+        missing = [t for t in missing if t not in (Task.POPULARITY, Task.GENRE)]
+    if missing and settings.baseline_fallback:
+        from hitpred.baseline import train_baseline
 
-    del settings  # the registry location will come from here
-    return train_baseline()
+        baseline = train_baseline()
+        for task in missing:
+            if task in baseline:
+                champions[task] = baseline[task]
+        logger.warning(
+            "no registered champion for %s: scoring it with the synthetic-catalog baseline",
+            ", ".join(t.value for t in missing),
+        )
+    if not champions:
+        raise ModelError(
+            f"no champion in the registry at {settings.registry_uri} nor in Redis, and the "
+            "baseline fallback is off (HITPRED_BASELINE_FALLBACK=false): train one with "
+            "`hitpred train`"
+        )
+    return champions
+
+
+#: The tasks a prediction carries (tier comes from popularity unless a tier model exists).
+SERVED_TASKS: tuple[Task, ...] = (Task.HIT, Task.POPULARITY, Task.GENRE)
+
+
+def _registry_champions(settings: Settings) -> dict[Task, TaskModel]:
+    """Champions from the registry folder (if present) through the Redis cache."""
+    import redis
+
+    from hitpred.errors import RegistryError
+    from hitpred.registry import RegistryStore, load_champions
+
+    store = RegistryStore(settings.registry_uri)
+    have_folder = store.root.is_dir()
+    try:
+        return load_champions(
+            store if have_folder else None,
+            redis_url=settings.redis_url,
+            prefix=settings.registry_cache_prefix,
+        )
+    except (RegistryError, redis.RedisError) as exc:
+        if have_folder:
+            raise
+        logger.warning("no registry folder at %s and no champions from Redis: %s", store.root, exc)
+        return {}
 
 
 def _dead(

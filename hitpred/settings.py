@@ -79,6 +79,16 @@ class Settings(BaseSettings):
         default="./registry",
         description="Model registry location (a folder). HITPRED_REGISTRY_URI.",
     )
+    registry_cache_prefix: str = Field(
+        default="hitpred:registry:",
+        description="Redis key prefix of the champion cache; workers that cannot see the "
+        "registry folder load champions from Redis under it. HITPRED_REGISTRY_CACHE_PREFIX.",
+    )
+    baseline_fallback: bool = Field(
+        default=True,
+        description="Score a task that has no registered champion with the synthetic-catalog "
+        "baseline (marked as such in every prediction). HITPRED_BASELINE_FALLBACK.",
+    )
     state_dir: Path = Field(
         default=Path("./var"),
         description="Working folder for the embedded stack and Faust state. HITPRED_STATE_DIR.",
