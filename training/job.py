@@ -159,8 +159,8 @@ def _score(
     name: str, estimator: Any, Xt: np.ndarray, data: TrainingData, rows: np.ndarray
 ) -> tuple[dict[str, Any], Any]:
     if data.kind is not Kind.MULTITASK:
-        prediction = _predict(estimator, Xt, data.kind)
-        return metrics_for(data.kind, data.y[rows], prediction), prediction
+        single = _predict(estimator, Xt, data.kind)
+        return metrics_for(data.kind, data.y[rows], single), single
     genre = data.y_genre
     assert genre is not None
     result: dict[str, Any] = {}

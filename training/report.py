@@ -159,9 +159,9 @@ def _plots(result: TrainResult, folder: Path) -> list[tuple[str, str]]:
     importance = feature_importance(result)
     if importance:
         names = [n for n, _ in importance][:20][::-1]
-        values = [v for _, v in importance][:20][::-1]
+        drops = [v for _, v in importance][:20][::-1]
         fig, ax = plt.subplots(figsize=(6, 0.3 * len(names) + 1.5))
-        ax.barh(names, values)
+        ax.barh(names, drops)
         ax.set_xlabel(f"drop in {result.primary} when shuffled")
         save(fig, "feature_importance.png", "Permutation importance of the inputs (hold-out)")
     return made

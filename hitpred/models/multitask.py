@@ -20,10 +20,10 @@ ADAPTER = "torch-multitask"
 
 
 def _build(n_inputs: int, hidden: tuple[int, ...], n_classes: int, dropout: float) -> Any:
-    torch = require("torch", "torch")
+    torch: Any = require("torch", "torch")
     nn = torch.nn
 
-    class _Net(nn.Module):  # type: ignore[misc]
+    class _Net(nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
             trunk = build_mlp(n_inputs, hidden[:-1], hidden[-1], dropout)
@@ -83,7 +83,7 @@ class MultitaskNet:
 
     def fit(self, X: np.ndarray, genre: np.ndarray, popularity: np.ndarray) -> MultitaskNet:
         """Train on the joint loss."""
-        torch = require("torch", "torch")
+        torch: Any = require("torch", "torch")
         functional = torch.nn.functional
         X = np.asarray(X, dtype="float32")
         codes = np.asarray(genre, dtype="int64")
@@ -115,7 +115,7 @@ class MultitaskNet:
 
     def predict_both(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(genre probabilities n x k, popularity n)."""
-        torch = require("torch", "torch")
+        torch: Any = require("torch", "torch")
         if self.module_ is None:
             raise ModelError("MultitaskNet is not fitted")
         with torch.no_grad():

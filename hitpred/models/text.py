@@ -43,6 +43,7 @@ class TextScorer(TransformerMixin, BaseEstimator):
     kind: ``"binary"`` (one column: P(positive)), ``"multiclass"`` (one column per class)
         or ``"regression"`` (one column: predicted target).
     name: prefix of the output feature names, e.g. ``"title"``.
+    analyzer: ``"char_wb"`` (character 2-4-grams, for titles) or ``"word"`` (1-2-grams).
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class TextScorer(TransformerMixin, BaseEstimator):
         C: float = 2.0,
         n_folds: int = 4,
         random_state: int = 0,
+        analyzer: str = "char_wb",
     ) -> None:
         self.kind = kind
         self.name = name
@@ -60,11 +62,15 @@ class TextScorer(TransformerMixin, BaseEstimator):
         self.C = C
         self.n_folds = n_folds
         self.random_state = random_state
+        self.analyzer = analyzer
 
     def _model(self) -> Pipeline:
+        # Character n-grams suit short titles (any language, no tokeniser); word uni- and
+        # bigrams suit lyrics, where character n-grams would be slow and redundant.
+        char = self.analyzer == "char_wb"
         vectorizer = TfidfVectorizer(
-            analyzer="char_wb",
-            ngram_range=(2, 4),
+            analyzer=self.analyzer,
+            ngram_range=(2, 4) if char else (1, 2),
             min_df=3,
             max_features=self.max_features,
             sublinear_tf=True,

@@ -58,6 +58,8 @@ def train_network(
     order = rng.permutation(len(inputs))
     n_val = max(1, len(inputs) // 10) if len(inputs) >= 20 else 0
     val_idx, fit_idx = order[:n_val], order[n_val:]
+    # At least ~20 steps per epoch: small data sets would otherwise stop undertrained.
+    batch_size = max(16, min(batch_size, len(fit_idx) // 20))
     x = torch.as_tensor(inputs, dtype=torch.float32)
     ys = [torch.as_tensor(t) for t in targets]
     optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
