@@ -107,7 +107,7 @@ def load_models(settings: Settings) -> dict[Task, TaskModel]:
     by the baseline trained at start-up on the synthetic catalog (:mod:`hitpred.baseline`),
     unless ``settings.baseline_fallback`` is off; its model name says so in every prediction.
     """
-    champions = _registry_champions(settings)
+    champions = _servable(_registry_champions(settings))
     missing = [task for task in SERVED_TASKS if task not in champions]
     if Task.MULTITASK in champions:
         # The multi-task network answers popularity and genre where no dedicated champion does.
@@ -134,6 +134,31 @@ def load_models(settings: Settings) -> dict[Task, TaskModel]:
 
 #: The tasks a prediction carries (tier comes from popularity unless a tier model exists).
 SERVED_TASKS: tuple[Task, ...] = (Task.HIT, Task.POPULARITY, Task.GENRE)
+
+
+#: The feature set the stream can supply: what is known when a track is released. Bundles
+#: trained on ``all`` (other targets as inputs) or ``release+artist`` (an artist record the
+#: stream does not keep) are for offline comparison and batch scoring only.
+STREAM_FEATURE_SET = "release"
+
+
+def _servable(champions: dict[Task, TaskModel]) -> dict[Task, TaskModel]:
+    """The champions whose inputs a release event can supply."""
+    kept: dict[Task, TaskModel] = {}
+    for task, model in champions.items():
+        if model.feature_set == STREAM_FEATURE_SET:
+            kept[task] = model
+        else:
+            logger.warning(
+                "not serving %s champion v%s (%s): its feature set %r needs inputs a release "
+                "event does not carry; promote a %r model with `hitpred models promote`",
+                task.value,
+                model.version,
+                model.name,
+                model.feature_set,
+                STREAM_FEATURE_SET,
+            )
+    return kept
 
 
 def _registry_champions(settings: Settings) -> dict[Task, TaskModel]:

@@ -258,6 +258,17 @@ def test_load_models_prefers_registry_champions(tmp_path: Path) -> None:
     assert models[Task.GENRE].version == BASELINE_VERSION
 
 
+def test_load_models_does_not_serve_champions_the_stream_cannot_feed(tmp_path: Path) -> None:
+    from hitpred.registry import RegistryStore
+    from tests.unit.models.factories import fitted
+
+    settings = _isolated_settings(tmp_path)
+    store = RegistryStore(settings.registry_uri)
+    hit, _ = fitted(Task.HIT, "xgboost", n=150, feature_set="all")
+    store.promote(Task.HIT, store.register(hit, metrics={}, evaluation={}, data={}).version)
+    assert load_models(settings)[Task.HIT].version == BASELINE_VERSION
+
+
 def test_load_models_without_champions_or_fallback_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="hitpred train"):
         load_models(_isolated_settings(tmp_path, baseline_fallback=False))
