@@ -89,6 +89,12 @@ def test_train_register_score_round_trip(tmp_path: Path) -> None:
     expected = "2" if verdict["metrics"]["primary"]["cv_mean"] > auc else "1"
     assert champion == expected
 
+    listed = runner.invoke(main, ["models", "list", "--registry", str(registry)])
+    assert listed.exit_code == 0, listed.output
+    assert "hit" in listed.output and "release" in listed.output
+    shown = runner.invoke(main, ["models", "show", "hit", "1", "--registry", str(registry)])
+    assert json.loads(shown.output)["version"] == "1"
+
     out = tmp_path / "scores.csv"
     scored = runner.invoke(
         main, ["score", "hit", "--data", str(data), "--out", str(out), "--registry", str(registry)]
