@@ -13,8 +13,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from hitpred.baseline import malformed_release_messages, synthetic_release_events
-from hitpred.cli.events import collect, prediction_table, publish_messages
+from hitpred.baseline import (
+    BASELINE_VERSION,
+    malformed_release_messages,
+    synthetic_release_events,
+)
+from hitpred.cli.events import collect, prediction_table, publish_messages, wide_console
 from hitpred.cli.stack import raise_on_sigterm
 from hitpred.errors import HitPredError
 from hitpred.settings import get_settings
@@ -26,7 +30,7 @@ __all__ = ["demo"]
 @click.command()
 @click.option("--events", "n_events", default=400, show_default=True, help="Valid releases.")
 @click.option("--bad", "n_bad", default=12, show_default=True, help="Deliberately broken ones.")
-@click.option("--show", default=12, show_default=True, help="Predictions to print.")
+@click.option("--show", default=0, show_default=True, help="Predictions to print (0: every one).")
 @click.option("--timeout", default=180.0, show_default=True, help="Give up after seconds.")
 def demo(n_events: int, n_bad: int, show: int, timeout: float) -> None:
     """Start the stack and a worker, publish sample releases, show what comes out, stop.
@@ -35,7 +39,7 @@ def demo(n_events: int, n_bad: int, show: int, timeout: float) -> None:
     broken ones (not JSON, wrong types, out-of-range values, missing key...) show up as dead
     letters with their reasons.
     """
-    console = Console()
+    console = wide_console()
     settings = get_settings()
     raise_on_sigterm()
     stack = Stack(settings)
@@ -111,12 +115,13 @@ def _report(
     published: int,
 ) -> None:
     ranked = sorted(predictions, key=lambda p: -p["hit"]["probability"] if p.get("hit") else 0)
-    console.print(
-        prediction_table(
-            ranked[:show],
-            title=f"Top {min(show, len(ranked))} of {len(predictions)} predictions by P(hit)",
-        )
+    shown = ranked[:show] if show > 0 else ranked
+    title = (
+        f"All {len(ranked)} predictions, by P(hit)"
+        if len(shown) == len(ranked)
+        else f"Top {len(shown)} of {len(ranked)} predictions by P(hit)"
     )
+    console.print(prediction_table(shown, title=title))
     letters = Table(title=f"{len(dead)} dead letters (hitpred.releases.dlq)")
     for column in ("stage", "key", "reason"):
         letters.add_column(column)
@@ -142,7 +147,12 @@ def _report(
         f"a small demo load; `python -m bench` measures sustained throughput); "
         f"latency p50 {p50:.0f} ms, p95 {p95:.0f} ms"
     )
-    console.print(
-        "[dim]models: baseline-synthetic-xgboost@baseline, trained at start-up on a synthetic "
-        "catalog (not real music data)[/]"
-    )
+    if any(
+        (p.get(task) or {}).get("model", {}).get("version") == BASELINE_VERSION
+        for p in predictions
+        for task in ("hit", "popularity", "genre")
+    ):
+        console.print(
+            f"[dim]models marked @{BASELINE_VERSION} were trained at start-up on a synthetic "
+            "catalog (not real music data): train real ones with `hitpred train`[/]"
+        )

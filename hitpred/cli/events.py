@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -14,6 +15,7 @@ from typing import Any
 
 import click
 import orjson
+from rich import box
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -29,6 +31,7 @@ __all__ = [
     "publish_messages",
     "read_release_file",
     "tail",
+    "wide_console",
 ]
 
 _LIST_FIELDS = frozenset({"artists", "genres"})
@@ -227,11 +230,21 @@ async def collect(
         await consumer.stop()
 
 
+def wide_console() -> Console:
+    """A console for prediction tables: a terminal's own width, 140 columns in logs and pipes
+    (rich's 80-column default would fold the genre column into unreadable fragments)."""
+    return Console() if sys.stdout.isatty() else Console(width=140)
+
+
 def prediction_table(predictions: Sequence[dict[str, Any]], title: str = "Predictions") -> Table:
-    """A rich table of decoded predictions (the models are named in the caption)."""
-    table = Table(title=title)
-    for column in ("track", "P(hit)", "pop.", "tier", "genre top-3", "strongest feature"):
-        table.add_column(column)
+    """A rich table of decoded predictions, one line each (the models are named in the caption)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("track", no_wrap=True)
+    table.add_column("P(hit)", justify="right", no_wrap=True)
+    table.add_column("pop.", justify="right", no_wrap=True)
+    table.add_column("tier", no_wrap=True)
+    table.add_column("genre top-3", no_wrap=True)
+    table.add_column("strongest feature")
     models: set[str] = set()
     for p in predictions:
         hit = p.get("hit") or {}
@@ -247,7 +260,7 @@ def prediction_table(predictions: Sequence[dict[str, Any]], title: str = "Predic
             f"{hit['probability']:.2f}{' HIT' if hit.get('is_hit') else ''}" if hit else "-",
             f"{pop['popularity']:.0f}" if pop else "-",
             str(pop.get("tier", "-")),
-            " ".join(f"{g['genre']}:{g['probability']:.2f}" for g in genre.get("top3", [])) or "-",
+            " ".join(f"{g['genre']} {g['probability']:.2f}" for g in genre.get("top3", [])) or "-",
             f"{top['feature']} {top['contribution']:+.2f}" if top else "-",
         )
     table.caption = "models: " + ", ".join(sorted(models)) if models else None
@@ -267,7 +280,7 @@ def tail(
     settings = get_settings()
     bootstrap = _bootstrap(settings)
     topics = [settings.predictions_topic] + ([settings.dlq_topic] if dlq else [])
-    console = Console()
+    console = wide_console()
 
     async def run() -> None:
         seen = 0

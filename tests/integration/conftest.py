@@ -42,6 +42,10 @@ def isolated_settings(stack: Stack, tmp_path: Path) -> Settings:
         dlq_topic=f"test-{tag}.dlq",
         partitions=4,
         state_dir=tmp_path / "state",
+        # An empty registry and a private Redis namespace: workers score with the baseline,
+        # whatever a developer's checkout has trained.
+        registry_uri=str(tmp_path / "registry"),
+        registry_cache_prefix=f"hitpred-test-{tag}:",
         metrics_port=free_port(),
         # Batches small enough that one test run exercises many of them.
         batch_size=200,

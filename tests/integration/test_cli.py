@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -96,6 +97,9 @@ def test_demo_runs_to_a_clean_end(stack: Stack, tmp_path: Path) -> None:
         state_dir=tmp_path,
         metrics_port=0,
         rebalance_timeout_s=2.0,
+        # No registry here: the demo scores with the synthetic baseline, whatever the checkout.
+        registry_uri=str(tmp_path / "registry"),
+        registry_cache_prefix=f"hitpred-test-{tmp_path.name}:",
     )
     env = {k: v for k, v in settings_env(settings).items() if k != "HITPRED_KAFKA_BOOTSTRAP"}
     result = subprocess.run(
@@ -110,3 +114,7 @@ def test_demo_runs_to_a_clean_end(stack: Stack, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "60 predictions" in out and "12 dead letters" in out
     assert "throughput" in out and "everything stopped" in out
+    # Every valid release is printed, one table line each (track id, then P(hit)).
+    assert "All 60 predictions" in out
+    rows = [line for line in result.stdout.splitlines() if re.match(r"\s*syn-\S+\s+\d\.\d\d", line)]
+    assert len(rows) == 60
