@@ -33,7 +33,14 @@ CATEGORICAL_FEATURES: tuple[str, ...] = ("genre",)
 #: The default (``release``) feature set: only what is known when a track is released.
 RELEASE_FEATURES: tuple[str, ...] = (*NUMERIC_FEATURES, *CATEGORICAL_FEATURES)
 #: Identity and raw-content columns carried alongside the features.
-IDENTITY_COLUMNS: tuple[str, ...] = ("track_id", "title", "artist", "artists", "lyrics", "audio_ref")
+IDENTITY_COLUMNS: tuple[str, ...] = (
+    "track_id",
+    "title",
+    "artist",
+    "artists",
+    "lyrics",
+    "audio_ref",
+)
 #: Every column of the canonical frame, in order.
 FRAME_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, *RELEASE_FEATURES)
 

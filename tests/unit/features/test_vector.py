@@ -58,7 +58,9 @@ def test_release_feature_order_is_pinned() -> None:
 def test_events_to_frame_keeps_order_and_derives_features() -> None:
     events = [
         _event(event_id="a", track_id="t-a", danceability=0.8, genres=["pop", "dance"]),
-        _event(event_id="b", track_id="t-b", artists=["X", "Y", "Z"], release_date=date(1987, 1, 1)),
+        _event(
+            event_id="b", track_id="t-b", artists=["X", "Y", "Z"], release_date=date(1987, 1, 1)
+        ),
     ]
     frame = events_to_frame(events)
     assert list(frame.columns[: len(FRAME_COLUMNS)]) == list(FRAME_COLUMNS)
