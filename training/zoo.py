@@ -24,7 +24,7 @@ from sklearn.ensemble import (
 )
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import Lasso, LogisticRegression, Ridge
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
@@ -79,9 +79,12 @@ def build_preprocessor(data: TrainingData, seed: int) -> ColumnTransformer:
             if data.kind is Kind.BINARY
             else ("multiclass" if data.kind is Kind.MULTICLASS else "continuous")
         )
-        parts.append(
-            ("artist", TargetEncoder(target_type=target_type, random_state=seed), ["artist"])
+        # Shuffled cross-fitting folds, given as a splitter (scikit-learn 1.9 deprecates the
+        # encoder's own shuffle/random_state).
+        folds = (KFold if target_type == "continuous" else StratifiedKFold)(
+            n_splits=5, shuffle=True, random_state=seed
         )
+        parts.append(("artist", TargetEncoder(target_type=target_type, cv=folds), ["artist"]))
     for column in data.text:
         analyzer = "word" if column == "lyrics" else "char_wb"
         scorer = TextScorer(kind=text_kind, name=column, random_state=seed, analyzer=analyzer)
