@@ -11,7 +11,8 @@ Reading guide:
 - ``scoring``      batch scoring of release events into predictions
 - ``stack``        the embedded development stack (tansu broker, Valkey)
 - ``cli``          the ``hitpred`` command
-This package holds no Kafka code: ``streams`` (the Faust app) stays thin on top of it.
+This package holds no Faust code (Kafka clients only in ``stack`` and the CLI's publish/tail):
+``streams`` (the Faust app) stays thin on top of it.
 """
 
 __all__ = ["__version__"]
