@@ -12,7 +12,13 @@ from typing import Any
 import numpy as np
 
 from hitpred.errors import ModelError, require
-from hitpred.models.torch_mlp import build_mlp, train_network
+from hitpred.models.torch_mlp import (
+    build_mlp,
+    check_adapter,
+    load_weights,
+    save_weights,
+    train_network,
+)
 
 __all__ = ["ADAPTER", "MultitaskNet", "load_model", "save_model"]
 
@@ -138,38 +144,19 @@ class MultitaskNet:
 
 def save_model(estimator: MultitaskNet, directory: Path, stem: str = "model") -> dict[str, Any]:
     """Write the weights to ``<stem>.safetensors``; the architecture goes into the record."""
-    from safetensors.torch import save_file
-
     if not isinstance(estimator, MultitaskNet) or estimator.module_ is None:
         raise ModelError("the torch-multitask adapter saves fitted MultitaskNet estimators only")
-    path = directory / f"{stem}.safetensors"
-    state = {k: v.contiguous() for k, v in estimator.module_.state_dict().items()}
-    save_file(state, str(path))
-    return {"adapter": ADAPTER, "file": path.name, "format": "safetensors", **estimator.config()}
+    return save_weights(estimator.module_, directory, stem, ADAPTER, estimator.config())
 
 
 def load_model(directory: Path, info: dict[str, Any]) -> MultitaskNet:
     """Rebuild a :class:`MultitaskNet` and load its safetensors weights."""
-    from safetensors.torch import load_file
-
-    if info.get("adapter") != ADAPTER:
-        raise ModelError(
-            f"artifact {info.get('file')!r} was written by the {info.get('adapter')!r} adapter, "
-            f"not {ADAPTER!r}"
-        )
-    path = directory / str(info["file"])
-    if path.suffix != ".safetensors":
-        raise ModelError(f"{path.name}: the multitask adapter only reads .safetensors files")
+    check_adapter(info, ADAPTER)
     params = {k: info[k] for k in MultitaskNet().get_params() if k in info}
     params["hidden"] = tuple(params.get("hidden", ()))
     net = MultitaskNet(**params)
     net.n_inputs_, net.n_classes_ = int(info["n_inputs"]), int(info["n_classes"])
     net.y_mean_, net.y_scale_ = float(info["y_mean"]), float(info["y_scale"])
     module = _build(net.n_inputs_, net.hidden, net.n_classes_, 0.0)
-    try:
-        module.load_state_dict(load_file(str(path)))
-    except Exception as exc:
-        raise ModelError(f"{path}: weights do not fit the recorded shape ({exc})") from exc
-    module.eval()
-    net.module_ = module
+    net.module_ = load_weights(module, directory, info)
     return net

@@ -211,30 +211,51 @@ class TorchMLP:
         }
 
 
-def save_model(estimator: TorchMLP, directory: Path, stem: str = "model") -> dict[str, Any]:
-    """Write the weights to ``<stem>.safetensors``; the shape goes into the returned record."""
+def check_adapter(info: dict[str, Any], adapter: str, suffix: str = ".safetensors") -> None:
+    """Refuse an artifact written by another adapter, or in another format."""
+    if info.get("adapter") != adapter:
+        raise ModelError(
+            f"artifact {info.get('file')!r} was written by the {info.get('adapter')!r} adapter, "
+            f"not {adapter!r}"
+        )
+    if not str(info.get("file", "")).endswith(suffix):
+        raise ModelError(f"{info.get('file')}: the {adapter} adapter only reads {suffix} files")
+
+
+def save_weights(
+    module: Any, directory: Path, stem: str, adapter: str, config: dict[str, Any]
+) -> dict[str, Any]:
+    """Write a module's state dict to ``<stem>.safetensors``; returns the artifact record."""
     from safetensors.torch import save_file
 
+    path = directory / f"{stem}.safetensors"
+    save_file({k: v.contiguous() for k, v in module.state_dict().items()}, str(path))
+    return {"adapter": adapter, "file": path.name, "format": "safetensors", **config}
+
+
+def load_weights(module: Any, directory: Path, info: dict[str, Any]) -> Any:
+    """Load safetensors weights into a freshly built ``module`` (no pickle involved)."""
+    from safetensors.torch import load_file
+
+    path = directory / str(info["file"])
+    try:
+        module.load_state_dict(load_file(str(path)))
+    except Exception as exc:
+        raise ModelError(f"{path}: weights do not fit the recorded shape ({exc})") from exc
+    module.eval()
+    return module
+
+
+def save_model(estimator: TorchMLP, directory: Path, stem: str = "model") -> dict[str, Any]:
+    """Write the weights to ``<stem>.safetensors``; the shape goes into the returned record."""
     if not isinstance(estimator, TorchMLP) or estimator.module_ is None:
         raise ModelError("the torch adapter saves fitted TorchMLP estimators only")
-    path = directory / f"{stem}.safetensors"
-    state = {k: v.contiguous() for k, v in estimator.module_.state_dict().items()}
-    save_file(state, str(path))
-    return {"adapter": ADAPTER, "file": path.name, "format": "safetensors", **estimator.config()}
+    return save_weights(estimator.module_, directory, stem, ADAPTER, estimator.config())
 
 
 def load_model(directory: Path, info: dict[str, Any]) -> TorchMLP:
     """Rebuild a :class:`TorchMLP` and load its safetensors weights."""
-    from safetensors.torch import load_file
-
-    if info.get("adapter") != ADAPTER:
-        raise ModelError(
-            f"artifact {info.get('file')!r} was written by the {info.get('adapter')!r} adapter, "
-            f"not {ADAPTER!r}"
-        )
-    path = directory / str(info["file"])
-    if path.suffix != ".safetensors":
-        raise ModelError(f"{path.name}: the torch adapter only reads .safetensors files")
+    check_adapter(info, ADAPTER)
     params = {k: info[k] for k in TorchMLP().get_params() if k in info}
     params["hidden"] = tuple(params.get("hidden", ()))
     estimator = TorchMLP(**params)
@@ -243,10 +264,5 @@ def load_model(directory: Path, info: dict[str, Any]) -> TorchMLP:
     estimator.y_mean_ = float(info["y_mean"])
     estimator.y_scale_ = float(info["y_scale"])
     module = build_mlp(estimator.n_inputs_, estimator.hidden, estimator.n_outputs_, 0.0)
-    try:
-        module.load_state_dict(load_file(str(path)))
-    except Exception as exc:
-        raise ModelError(f"{path}: weights do not fit the recorded shape ({exc})") from exc
-    module.eval()
-    estimator.module_ = module
+    estimator.module_ = load_weights(module, directory, info)
     return estimator
