@@ -14,9 +14,8 @@ import pandas as pd
 
 from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
 from hitpred.datasets.reading import (
-    TABULAR_SUFFIXES,
     credits_column,
-    header_of,
+    files_with_columns,
     main_artist,
     read_table,
     recording_key,
@@ -32,22 +31,14 @@ NAME = "billboard-lyrics"
 REQUIRED = ("Rank", "Song", "Artist", "Year", "Lyrics")
 
 
-def _candidates(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(TABULAR_SUFFIXES)
-    )
-
-
 def detect(path: Path) -> bool:
     """A (gzip) CSV with Rank, Song, Artist, Year, Lyrics, or a folder holding one."""
-    return any(set(REQUIRED) <= set(header_of(p)) for p in _candidates(path))
+    return bool(files_with_columns(path, REQUIRED))
 
 
 def load(path: Path) -> Dataset:
     """Load the Billboard lyrics file (or the folder holding it)."""
-    files = [p for p in _candidates(path) if set(REQUIRED) <= set(header_of(p))]
+    files = files_with_columns(path, REQUIRED)
     if not files:
         raise DatasetError(f"{path}: no Billboard lyrics file (columns {', '.join(REQUIRED)})")
     file = files[0]

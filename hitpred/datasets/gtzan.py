@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
-from hitpred.datasets.reading import TABULAR_SUFFIXES, header_of, numeric, read_table, text_column
+from hitpred.datasets.reading import files_with_columns, numeric, read_table, text_column
 from hitpred.errors import DatasetError
 from hitpred.models.base import Task
 
@@ -26,22 +26,14 @@ _SIGNATURE = {"filename", "label", "tempo", "mfcc1_mean"}
 _NOT_FEATURES = {"filename", "label", "tempo", "length"}
 
 
-def _candidates(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(TABULAR_SUFFIXES)
-    )
-
-
 def detect(path: Path) -> bool:
     """A CSV of GTZAN librosa features (filename, label, mfcc...), or a folder of one."""
-    return any(_SIGNATURE <= set(header_of(p)) for p in _candidates(path))
+    return bool(files_with_columns(path, _SIGNATURE))
 
 
 def load(path: Path) -> Dataset:
     """Load a GTZAN features CSV (30 s or 3 s clips), or the folder holding one."""
-    files = [p for p in _candidates(path) if _SIGNATURE <= set(header_of(p))]
+    files = files_with_columns(path, _SIGNATURE)
     if not files:
         raise DatasetError(f"{path}: no GTZAN features file")
     file = files[0]

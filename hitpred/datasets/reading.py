@@ -29,6 +29,7 @@ __all__ = [
     "PITCH_CLASSES",
     "TableFile",
     "credits_column",
+    "files_with_columns",
     "header_of",
     "is_gzip",
     "key_column",
@@ -41,6 +42,7 @@ __all__ = [
     "split_credit",
     "split_list",
     "strict_numeric",
+    "tabular_files",
     "text_column",
     "year_column",
 ]
@@ -86,6 +88,21 @@ def sniff_separator(path: Path) -> str:
     counts = {sep: header.count(sep) for sep in _SEPARATORS}
     best = max(counts, key=lambda sep: counts[sep])
     return best if counts[best] else ","
+
+
+def tabular_files(path: Path) -> list[Path]:
+    """``path`` itself when it is a file, else the table files in the folder, sorted by name."""
+    if path.is_file():
+        return [path]
+    return sorted(
+        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(TABULAR_SUFFIXES)
+    )
+
+
+def files_with_columns(path: Path, columns: Iterable[str]) -> list[Path]:
+    """The table files at ``path`` (a file or a folder) whose header holds all ``columns``."""
+    wanted = set(columns)
+    return [p for p in tabular_files(path) if wanted <= set(header_of(p))]
 
 
 def header_of(path: Path) -> list[str]:

@@ -21,8 +21,7 @@ import pandas as pd
 
 from hitpred.datasets.base import Dataset, DatasetLoader, descriptor_bounds, finish, register
 from hitpred.datasets.reading import (
-    TABULAR_SUFFIXES,
-    header_of,
+    files_with_columns,
     numeric,
     read_table,
     recording_key,
@@ -58,17 +57,9 @@ TOPICS = (
 _SIGNATURE = {"artist_name", "track_name", "genre", "lyrics", "topic", "violence"}
 
 
-def _candidates(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(TABULAR_SUFFIXES)
-    )
-
-
 def detect(path: Path) -> bool:
     """A CSV with the tcc-ceds columns (lyrics, genre, topic scores), or a folder of one."""
-    return any(_SIGNATURE <= set(header_of(p)) for p in _candidates(path))
+    return bool(files_with_columns(path, _SIGNATURE))
 
 
 def _spotify_precision(values: np.ndarray) -> np.ndarray:
@@ -100,7 +91,7 @@ def _topic_column(name: str) -> str:
 
 def load(path: Path) -> Dataset:
     """Load the tcc-ceds sample CSV (or the folder holding it)."""
-    files = [p for p in _candidates(path) if _SIGNATURE <= set(header_of(p))]
+    files = files_with_columns(path, _SIGNATURE)
     if not files:
         raise DatasetError(f"{path}: no tcc-ceds music file")
     file = files[0]
