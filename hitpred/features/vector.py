@@ -17,11 +17,16 @@ import pandas as pd
 from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent
 
 __all__ = [
+    "AUDIO_EMBEDDING_PREFIX",
     "CATEGORICAL_FEATURES",
+    "ESTIMABLE_DESCRIPTORS",
+    "GTZAN_FEATURES",
+    "LYRICS_EMBEDDING_PREFIX",
     "FRAME_COLUMNS",
     "NUMERIC_FEATURES",
     "RELEASE_FEATURES",
     "complete_frame",
+    "embedding_columns",
     "events_to_frame",
     "feature_matrix",
 ]
@@ -41,6 +46,29 @@ IDENTITY_COLUMNS: tuple[str, ...] = (
     "lyrics",
     "audio_ref",
 )
+#: The descriptors an audio file yields honestly (Essentia/librosa estimates of the same
+#: quantities); Spotify's perceptual ones (energy, valence, ...) are never estimated.
+ESTIMABLE_DESCRIPTORS: tuple[str, ...] = ("tempo", "key", "mode", "loudness", "duration_ms")
+#: The GTZAN feature layout (librosa, as in ``gtzan-features/features_30_sec.csv``), computed
+#: from a release's audio; ``tempo`` is the canonical descriptor and not repeated here.
+GTZAN_FEATURES: tuple[str, ...] = (
+    "chroma_stft_mean", "chroma_stft_var", "rms_mean", "rms_var",
+    "spectral_centroid_mean", "spectral_centroid_var",
+    "spectral_bandwidth_mean", "spectral_bandwidth_var", "rolloff_mean", "rolloff_var",
+    "zero_crossing_rate_mean", "zero_crossing_rate_var",
+    "harmony_mean", "harmony_var", "perceptr_mean", "perceptr_var",
+    *(f"mfcc{i}_{stat}" for i in range(1, 21) for stat in ("mean", "var")),
+)  # fmt: skip
+#: Embedding columns are ``<prefix><index:03d>``: one float column per dimension.
+LYRICS_EMBEDDING_PREFIX = "lyrics_emb_"
+AUDIO_EMBEDDING_PREFIX = "audio_emb_"
+
+
+def embedding_columns(prefix: str, dim: int) -> list[str]:
+    """The frame columns of a ``dim``-wide embedding (``lyrics_emb_000`` ...)."""
+    return [f"{prefix}{i:03d}" for i in range(dim)]
+
+
 #: Every column of the canonical frame, in order.
 FRAME_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, *RELEASE_FEATURES)
 
