@@ -20,13 +20,14 @@ __all__ = [
     "AUDIO_EMBEDDING_PREFIX",
     "CATEGORICAL_FEATURES",
     "ESTIMABLE_DESCRIPTORS",
+    "FRAME_COLUMNS",
     "GTZAN_FEATURES",
     "LYRICS_EMBEDDING_PREFIX",
-    "FRAME_COLUMNS",
     "NUMERIC_FEATURES",
     "RELEASE_FEATURES",
     "complete_frame",
     "embedding_columns",
+    "embedding_frame",
     "events_to_frame",
     "feature_matrix",
 ]
@@ -67,6 +68,16 @@ AUDIO_EMBEDDING_PREFIX = "audio_emb_"
 def embedding_columns(prefix: str, dim: int) -> list[str]:
     """The frame columns of a ``dim``-wide embedding (``lyrics_emb_000`` ...)."""
     return [f"{prefix}{i:03d}" for i in range(dim)]
+
+
+def embedding_frame(prefix: str, matrix: np.ndarray, index: pd.Index | None = None) -> pd.DataFrame:
+    """An ``(n, dim)`` embedding matrix as float columns ``<prefix>000`` ...; a row of NaN
+    means "no embedding" (a release without lyrics or audio), which models see as missing."""
+    values = np.asarray(matrix, dtype="float32")
+    if values.ndim != 2:
+        raise ValueError(f"an embedding matrix is 2-D, got shape {values.shape}")
+    columns = embedding_columns(prefix, values.shape[1])
+    return pd.DataFrame(values, columns=columns, index=index)
 
 
 #: Every column of the canonical frame, in order.
