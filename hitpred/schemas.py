@@ -15,18 +15,22 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hitpred.errors import EventValidationError
 
 __all__ = [
     "DESCRIPTOR_FIELDS",
+    "INPUT_KINDS",
     "Contribution",
     "DeadLetter",
+    "Embedding",
     "EnrichedTrack",
     "GenrePrediction",
     "GenreScore",
     "HitPrediction",
+    "InputKind",
     "ModelRef",
     "PopularityPrediction",
     "Prediction",
@@ -144,22 +148,68 @@ def popularity_tier(popularity: float) -> Tier:
     return Tier.BLAZING_HOT
 
 
+class Embedding(_Schema):
+    """A float32 vector, carried compactly: little-endian bytes in base64 (a 384-d lyrics
+    embedding is 2 KB instead of ~8 KB of JSON decimals), with the model that produced it."""
+
+    model: str = Field(min_length=1, max_length=200, description="Encoder id (embedding space)")
+    dim: int = Field(ge=1, le=8192)
+    b64: str = Field(description="float32 little-endian, base64")
+
+    @classmethod
+    def of(cls, vector: np.ndarray, model: str) -> Embedding:
+        """Pack a 1-D vector."""
+        data = np.ascontiguousarray(vector, dtype="<f4")
+        return cls(
+            model=model, dim=int(data.shape[0]), b64=base64.b64encode(data.tobytes()).decode()
+        )
+
+    def vector(self) -> np.ndarray:
+        """The float32 vector (raises ``ValueError`` when the bytes do not hold ``dim`` floats)."""
+        data = np.frombuffer(base64.b64decode(self.b64, validate=True), dtype="<f4")
+        if data.shape != (self.dim,) or not np.isfinite(data).all():
+            raise ValueError(f"embedding holds {data.size} floats, not {self.dim} finite ones")
+        return data.astype("float32")
+
+
+#: What a prediction can be made from: the release's own descriptors, descriptors estimated
+#: from its audio, its lyrics (embedding), and its audio (GTZAN layout, CNN embedding).
+InputKind = Literal["descriptors", "estimated descriptors", "lyrics", "audio"]
+INPUT_KINDS: tuple[str, ...] = ("descriptors", "estimated descriptors", "lyrics", "audio")
+
+
 class EnrichedTrack(_Schema):
-    """A validated release with its embeddings (internal topic between enrichment and scoring)."""
+    """A validated release with what enrichment added (internal topic between the stages).
+
+    ``estimated`` holds the descriptors computed from the audio for fields the release did not
+    carry (the release's own values are never overwritten); ``audio_features`` the GTZAN layout
+    computed from the audio; ``estimated_fields`` names the descriptors that were estimated.
+    """
 
     release: ReleaseEvent
-    lyrics_embedding: list[float] | None = None
-    audio_embedding: list[float] | None = None
+    lyrics_embedding: Embedding | None = None
+    audio_embedding: Embedding | None = None
+    language: str | None = Field(default=None, max_length=16)
+    estimated: dict[str, float] = Field(default_factory=dict)
+    audio_features: dict[str, float] = Field(default_factory=dict)
+    inputs: list[InputKind] = Field(default_factory=list)
     received_at: datetime
     enriched_at: datetime
     enrich_ms: float = Field(ge=0.0)
 
+    @property
+    def estimated_fields(self) -> list[str]:
+        """The descriptors that were estimated from the audio, in canonical order."""
+        return [name for name in DESCRIPTOR_FIELDS if name in self.estimated]
+
 
 class ModelRef(_Schema):
-    """Which model produced a task's output."""
+    """Which model produced a task's output, and from which of the release's inputs."""
 
     name: str
     version: str
+    feature_set: str | None = None
+    inputs: list[InputKind] = Field(default_factory=list)
 
 
 class HitPrediction(_Schema):
@@ -221,6 +271,17 @@ class Prediction(_Schema):
     tier: TierPrediction | None = None
     genre: GenrePrediction | None = None
     contributions: list[Contribution] = Field(default_factory=list)
+    inputs: list[InputKind] = Field(
+        default_factory=list, description="What the release carried and enrichment added"
+    )
+    estimated: list[str] = Field(
+        default_factory=list, description="Descriptors estimated from the audio"
+    )
+    language: str | None = None
+    unanswered: dict[str, str] = Field(
+        default_factory=dict,
+        description="Tasks no champion could answer from these inputs, with the reason",
+    )
     timings: Timings
     scored_at: datetime
 

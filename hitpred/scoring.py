@@ -6,10 +6,12 @@ event loop free to heartbeat) and a batch-consuming service could call the very 
 on the hot path. Per batch there is one decode pass, one feature frame, one vectorised
 ``predict`` per task and one serialisation pass; nothing is awaited per event.
 
-- :func:`load_models` is the ONLY place that decides which models score (registry champions,
-  else the synthetic baseline).
-- :func:`validate_batch` / :func:`enrich_batch`: ``hitpred.releases.v1`` -> ``EnrichedTrack``.
-- :class:`Scorer`: ``EnrichedTrack`` (or raw release) batches -> ``Prediction`` records.
+- :func:`validate_batch`: ``hitpred.releases.v1`` bytes -> valid events + dead letters
+  (:mod:`hitpred.enrichment` then adds embeddings and audio analysis; :func:`enrich_batch` is
+  the pass-through for releases scored without enrichment).
+- :class:`Scorer`: ``EnrichedTrack`` (or raw release) batches -> ``Prediction`` records, each
+  task answered by the champion the router picks for the release's inputs.
+- Which models serve is decided in :mod:`hitpred.champions`.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
+import pandas as pd
 from pydantic import ValidationError
 
 from hitpred.errors import EventValidationError, HitPredError, ModelError
-from hitpred.features.vector import events_to_frame
-from hitpred.models.base import Task, TaskModel, TaskOutput
+from hitpred.features.vector import tracks_to_frame
+from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
+from hitpred.routing import INPUT_NAMES, Availability, Candidate, Route, Router
 from hitpred.schemas import (
+    DESCRIPTOR_FIELDS,
     DeadLetter,
     EnrichedTrack,
     ReleaseEvent,
@@ -38,17 +43,14 @@ from hitpred.schemas import (
     popularity_tier,
 )
 
-if TYPE_CHECKING:
-    from hitpred.settings import Settings
-
 __all__ = [
     "BatchResult",
     "OutRecord",
     "RawMessage",
     "Scorer",
+    "carries_descriptors",
     "enrich_batch",
     "enrich_releases",
-    "load_models",
     "validate_batch",
 ]
 
@@ -96,91 +98,6 @@ class BatchResult:
         self.end_to_end_s.extend(other.end_to_end_s)
         for stage, seconds in other.timings_s.items():
             self.timings_s[stage] = self.timings_s.get(stage, 0.0) + seconds
-
-
-def load_models(settings: Settings) -> dict[Task, TaskModel]:
-    """The models the worker scores with, chosen here and nowhere else.
-
-    Each task's champion comes from the model registry: from the registry folder when this
-    worker can see it (its champions are then published to the Redis cache), else from the
-    Redis cache alone (workers on other machines). A served task without a champion is scored
-    by the baseline trained at start-up on the synthetic catalog (:mod:`hitpred.baseline`),
-    unless ``settings.baseline_fallback`` is off; its model name says so in every prediction.
-    """
-    champions = _servable(_registry_champions(settings))
-    missing = [task for task in SERVED_TASKS if task not in champions]
-    if Task.MULTITASK in champions:
-        # The multi-task network answers popularity and genre where no dedicated champion does.
-        missing = [t for t in missing if t not in (Task.POPULARITY, Task.GENRE)]
-    if missing and settings.baseline_fallback:
-        from hitpred.baseline import train_baseline
-
-        baseline = train_baseline()
-        for task in missing:
-            if task in baseline:
-                champions[task] = baseline[task]
-        logger.warning(
-            "no registered champion for %s: scoring it with the synthetic-catalog baseline",
-            ", ".join(t.value for t in missing),
-        )
-    if not champions:
-        raise ModelError(
-            f"no champion in the registry at {settings.registry_uri} nor in Redis, and the "
-            "baseline fallback is off (HITPRED_BASELINE_FALLBACK=false): train one with "
-            "`hitpred train`"
-        )
-    return champions
-
-
-#: The tasks a prediction carries (tier comes from popularity unless a tier model exists).
-SERVED_TASKS: tuple[Task, ...] = (Task.HIT, Task.POPULARITY, Task.GENRE)
-
-
-#: The feature set the stream can supply: what is known when a track is released. Bundles
-#: trained on ``all`` (other targets as inputs) or ``release+artist`` (an artist record the
-#: stream does not keep) are for offline comparison and batch scoring only.
-STREAM_FEATURE_SET = "release"
-
-
-def _servable(champions: dict[Task, TaskModel]) -> dict[Task, TaskModel]:
-    """The champions whose inputs a release event can supply."""
-    kept: dict[Task, TaskModel] = {}
-    for task, model in champions.items():
-        if model.feature_set == STREAM_FEATURE_SET:
-            kept[task] = model
-        else:
-            logger.warning(
-                "not serving %s champion v%s (%s): its feature set %r needs inputs a release "
-                "event does not carry; promote a %r model with `hitpred models promote`",
-                task.value,
-                model.version,
-                model.name,
-                model.feature_set,
-                STREAM_FEATURE_SET,
-            )
-    return kept
-
-
-def _registry_champions(settings: Settings) -> dict[Task, TaskModel]:
-    """Champions from the registry folder (if present) through the Redis cache."""
-    import redis
-
-    from hitpred.errors import RegistryError
-    from hitpred.registry import RegistryStore, load_champions
-
-    store = RegistryStore(settings.registry_uri)
-    have_folder = store.root.is_dir()
-    try:
-        return load_champions(
-            store if have_folder else None,
-            redis_url=settings.redis_url,
-            prefix=settings.registry_cache_prefix,
-        )
-    except (RegistryError, redis.RedisError) as exc:
-        if have_folder:
-            raise
-        logger.warning("no registry folder at %s and no champions from Redis: %s", store.root, exc)
-        return {}
 
 
 def _dead(
@@ -253,19 +170,28 @@ def validate_batch(
 def enrich_batch(
     valid: Sequence[tuple[RawMessage, ReleaseEvent]], *, received_at: datetime | None = None
 ) -> list[EnrichedTrack]:
-    """Enrich validated releases (pass-through: no embeddings until enrichment lands)."""
+    """Pass validated releases on as they are: no embeddings, no audio analysis."""
     now = received_at or datetime.now(UTC)
     return [
         EnrichedTrack.model_construct(
             release=event,
             lyrics_embedding=None,
             audio_embedding=None,
+            language=None,
+            estimated={},
+            audio_features={},
+            inputs=["descriptors"] if carries_descriptors(event) else [],
             received_at=now,
             enriched_at=now,
             enrich_ms=0.0,
         )
         for _, event in valid
     ]
+
+
+def carries_descriptors(event: ReleaseEvent) -> bool:
+    """Whether a release carries any audio descriptor of its own."""
+    return any(getattr(event, name) is not None for name in DESCRIPTOR_FIELDS)
 
 
 def enrich_releases(messages: Sequence[RawMessage]) -> BatchResult:
@@ -298,21 +224,31 @@ def _iso(moment: datetime) -> str:
 
 
 class Scorer:
-    """Scores batches with a fixed set of task models (see :func:`load_models`).
+    """Scores batches with a fixed set of models (see :func:`hitpred.champions.load_models`).
 
-    One instance per worker; :meth:`score_enriched` and :meth:`score_releases` are safe to call
-    from one executor thread at a time.
+    ``models`` maps each served task to its model, or to several models of different feature
+    sets; :class:`~hitpred.routing.Router` picks per release the one whose inputs it carries.
+    One instance per worker; the entry points are safe to call from one thread at a time.
     """
 
-    def __init__(self, models: Mapping[Task, TaskModel], *, top_k: int = 5) -> None:
-        if not models:
+    def __init__(
+        self, models: Mapping[Task, TaskModel | Sequence[TaskModel]], *, top_k: int = 5
+    ) -> None:
+        served: dict[Task, list[TaskModel]] = {}
+        for task, value in models.items():
+            items = list(value) if isinstance(value, Sequence) else [value]
+            if task is Task.MULTITASK:  # the network answers popularity and genre
+                for answered in (Task.POPULARITY, Task.GENRE):
+                    if answered not in models:
+                        served.setdefault(answered, []).extend(items)
+            elif items:
+                served.setdefault(task, []).extend(items)
+        if not served:
             raise ModelError("no models to score with")
-        self.models = dict(models)
+        self.models = served
+        self.router = Router.from_models(served)
         self.top_k = top_k
-        self._refs = {
-            task: {"name": model.name, "version": model.version}
-            for task, model in self.models.items()
-        }
+        self._refs: dict[tuple[int, int], dict[str, Any]] = {}
 
     # -- entry points -------------------------------------------------------------------
 
@@ -337,10 +273,9 @@ class Scorer:
         return result
 
     def score_releases(self, messages: Sequence[RawMessage]) -> BatchResult:
-        """Validate, enrich and score raw ``hitpred.releases.v1`` messages in one pass.
-
-        The whole hot path as a pure function, for a batch-consuming service or a benchmark.
-        """
+        """Validate and score raw ``hitpred.releases.v1`` messages in one pass, without
+        enrichment (no embeddings, no audio analysis): the descriptors-only hot path, for a
+        benchmark or a batch-consuming service."""
         started = time.perf_counter()
         valid, dead = validate_batch(messages)
         decoded = time.perf_counter()
@@ -353,17 +288,18 @@ class Scorer:
     # -- the batch ----------------------------------------------------------------------
 
     def score_tracks(self, tracks: Sequence[tuple[RawMessage, EnrichedTrack]]) -> BatchResult:
-        """Score decoded tracks: one frame, one predict per task, one serialisation pass."""
+        """Score decoded tracks: one frame, one predict per task and route, one serialisation."""
         result = BatchResult()
         if not tracks:
             return result
         t0 = time.perf_counter()
-        frame = events_to_frame([track.release for _, track in tracks])
+        enriched = [track for _, track in tracks]
+        frame = tracks_to_frame(enriched)
+        avail = Availability.of(frame, enriched)
+        routes, unanswered = self.router.route(avail, len(tracks))
         t1 = time.perf_counter()
         try:
-            outputs = {task: model.predict(frame) for task, model in self.models.items()}
-            hit_model = self.models.get(Task.HIT)
-            explanation = hit_model.explain(frame, self.top_k) if hit_model else None
+            sections, explanation, bad = self._predict(frame, routes, len(tracks))
         except HitPredError as exc:
             # An expected model failure condemns the whole batch; each event is still kept.
             logger.warning("scoring a batch of %d failed: %s", len(tracks), exc)
@@ -372,82 +308,72 @@ class Scorer:
             ]
             return result
         t2 = time.perf_counter()
-        self._serialize(tracks, outputs, explanation, (t2 - t1) * 1000.0, result)
+        self._serialize(tracks, sections, explanation, bad, unanswered, (t2 - t1) * 1000.0, result)
         t3 = time.perf_counter()
         result.timings_s.update({"frame": t1 - t0, "predict": t2 - t1, "serialize": t3 - t2})
         return result
 
-    def _columns(
-        self, outputs: Mapping[Task, TaskOutput], n: int
-    ) -> tuple[list[dict[str, Any] | None], ...]:
-        """Per-row task sections (plain dicts), built column-wise."""
-        hit: list[dict[str, Any] | None] = [None] * n
-        pop: list[dict[str, Any] | None] = [None] * n
-        genre: list[dict[str, Any] | None] = [None] * n
-        tier: list[dict[str, Any] | None] = [None] * n
-        if (out := outputs.get(Task.HIT)) is not None and out.values is not None:
-            ref = self._refs[Task.HIT]
-            hit = [
-                {"model": ref, "probability": p, "is_hit": p >= HIT_THRESHOLD}
-                for p in np.clip(out.values, 0.0, 1.0).tolist()
-            ]
-        pop_task = Task.POPULARITY if Task.POPULARITY in outputs else Task.MULTITASK
-        if (out := outputs.get(pop_task)) is not None and out.values is not None:
-            ref = self._refs[pop_task]
-            pop = [
-                {"model": ref, "popularity": v, "tier": popularity_tier(v).value}
-                for v in np.round(np.clip(out.values, 0.0, 100.0), 1).tolist()
-            ]
-        genre_task = Task.GENRE if Task.GENRE in outputs else Task.MULTITASK
-        out = outputs.get(genre_task)
-        if out is not None and out.probabilities is not None and out.classes:
-            ref = self._refs[genre_task]
-            classes = out.classes
-            probs = np.clip(out.probabilities, 0.0, 1.0)
-            top = np.argsort(-probs, axis=1)[:, :3]
-            top_p = np.take_along_axis(probs, top, axis=1).tolist()
-            genre = [
-                {
-                    "model": ref,
-                    "genre": classes[idx[0]],
-                    "top3": [
-                        {"genre": classes[j], "probability": p}
-                        for j, p in zip(idx, ps, strict=True)
-                    ],
-                }
-                for idx, ps in zip(top.tolist(), top_p, strict=True)
-            ]
-        out = outputs.get(Task.TIER)
-        if out is not None and out.probabilities is not None and out.classes:
-            ref = self._refs[Task.TIER]
-            classes = out.classes
-            probs = np.clip(out.probabilities, 0.0, 1.0)
-            best = probs.argmax(axis=1).tolist()
-            tier = [
-                {
-                    "model": ref,
-                    "tier": classes[b],
-                    "probabilities": dict(zip(classes, row, strict=True)),
-                }
-                for b, row in zip(best, probs.tolist(), strict=True)
-            ]
-        return hit, pop, genre, tier
+    def _ref(self, candidate: Candidate, code: int) -> dict[str, Any]:
+        key = (id(candidate), code)
+        ref = self._refs.get(key)
+        if ref is None:
+            model = candidate.model
+            ref = {
+                "name": model.name,
+                "version": model.version,
+                "feature_set": candidate.feature_set,
+                "inputs": INPUT_NAMES[code],
+            }
+            self._refs[key] = ref
+        return ref
+
+    def _predict(
+        self, frame: pd.DataFrame, routes: Mapping[Task, list[Route]], n: int
+    ) -> tuple[dict[Task, list[dict[str, Any] | None]], Explanation | None, dict[int, str]]:
+        """Per task, one section per row (None where unanswered); the hit contributions."""
+        sections: dict[Task, list[dict[str, Any] | None]] = {}
+        explanation: Explanation | None = None
+        bad: dict[int, str] = {}
+        for task, task_routes in routes.items():
+            column: list[dict[str, Any] | None] = [None] * n
+            for route in task_routes:
+                rows = np.flatnonzero(route.rows)
+                sub = frame if route.everything else frame.iloc[rows]
+                model = route.candidate.model
+                output = model.predict(sub)
+                for i, reason in _non_finite_rows(output, len(rows)).items():
+                    bad.setdefault(int(rows[i]), f"{task}: {reason}")
+                refs = [self._ref(route.candidate, int(c)) for c in route.codes.tolist()]
+                for row, section in zip(rows.tolist(), _sections(task, output, refs), strict=True):
+                    column[row] = section
+                if task is Task.HIT:
+                    rows_explained = model.explain(sub, self.top_k)
+                    if rows_explained is not None:
+                        if explanation is None:
+                            explanation = [[] for _ in range(n)]
+                        for row, items in zip(rows.tolist(), rows_explained, strict=True):
+                            explanation[row] = items
+            sections[task] = column
+        return sections, explanation, bad
 
     def _serialize(
         self,
         tracks: Sequence[tuple[RawMessage, EnrichedTrack]],
-        outputs: Mapping[Task, TaskOutput],
-        explanation: list[list[tuple[str, float | None, float]]] | None,
+        sections: Mapping[Task, list[dict[str, Any] | None]],
+        explanation: Explanation | None,
+        bad_rows: Mapping[int, str],
+        unanswered: np.ndarray,
         predict_ms: float,
         result: BatchResult,
     ) -> None:
         n = len(tracks)
-        hit, pop, genre, tier = self._columns(outputs, n)
-        bad_rows = _non_finite_rows(outputs, n)
+        tasks = self.router.tasks
+        fields = [(_FIELD[task], sections.get(task)) for task in tasks if task in _FIELD]
         scored_at = datetime.now(UTC)
         scored_iso = _iso(scored_at)
         score_ms = predict_ms / n
         dumps = orjson.dumps
+        any_unanswered = bool(unanswered.any())
         for i, (message, track) in enumerate(tracks):
             release = track.release
             if i in bad_rows:
@@ -459,18 +385,25 @@ class Scorer:
                 "event_id": release.event_id,
                 "track_id": release.track_id,
             }
-            if hit[i] is not None:
-                prediction["hit"] = hit[i]
-            if pop[i] is not None:
-                prediction["popularity"] = pop[i]
-            if tier[i] is not None:
-                prediction["tier"] = tier[i]
-            if genre[i] is not None:
-                prediction["genre"] = genre[i]
-            if explanation is not None:
+            for name, column in fields:
+                if column is not None and column[i] is not None:
+                    prediction[name] = column[i]
+            if explanation is not None and explanation[i]:
                 prediction["contributions"] = [
                     {"feature": f, "value": v, "contribution": c} for f, v, c in explanation[i]
                 ]
+            if track.inputs:
+                prediction["inputs"] = track.inputs
+            if track.estimated:
+                prediction["estimated"] = track.estimated_fields
+            if track.language:
+                prediction["language"] = track.language
+            if any_unanswered and unanswered[i].any():
+                prediction["unanswered"] = {
+                    task.value: _UNANSWERED
+                    for task, missing in zip(tasks, unanswered[i].tolist(), strict=True)
+                    if missing
+                }
             end_to_end_s = (scored_at - release.produced_at).total_seconds()
             result.end_to_end_s.append(end_to_end_s)
             prediction["timings"] = {
@@ -489,14 +422,68 @@ class Scorer:
             )
 
 
-def _non_finite_rows(outputs: Mapping[Task, TaskOutput], n: int) -> dict[int, str]:
-    """Rows where any task produced NaN/inf (they become dead letters, not predictions)."""
+#: The prediction field of each served task.
+_FIELD: dict[Task, str] = {
+    Task.HIT: "hit",
+    Task.POPULARITY: "popularity",
+    Task.TIER: "tier",
+    Task.GENRE: "genre",
+}
+_UNANSWERED = "no champion reads the inputs this release carries (descriptors, lyrics or audio)"
+
+
+def _sections(
+    task: Task, out: TaskOutput, refs: Sequence[dict[str, Any]]
+) -> list[dict[str, Any] | None]:
+    """The prediction sections of one task for the rows of one route, built column-wise."""
+    if task is Task.HIT and out.values is not None:
+        return [
+            {"model": ref, "probability": p, "is_hit": p >= HIT_THRESHOLD}
+            for p, ref in zip(np.clip(out.values, 0.0, 1.0).tolist(), refs, strict=True)
+        ]
+    if task is Task.POPULARITY and out.values is not None:
+        values = np.round(np.clip(out.values, 0.0, 100.0), 1).tolist()
+        return [
+            {"model": ref, "popularity": v, "tier": popularity_tier(v).value}
+            for v, ref in zip(values, refs, strict=True)
+        ]
+    if out.probabilities is None or not out.classes:
+        return [None] * len(refs)
+    classes = out.classes
+    probs = np.clip(out.probabilities, 0.0, 1.0)
+    if task is Task.GENRE:
+        top = np.argsort(-probs, axis=1)[:, :3]
+        top_p = np.take_along_axis(probs, top, axis=1).tolist()
+        return [
+            {
+                "model": ref,
+                "genre": classes[idx[0]],
+                "top3": [
+                    {"genre": classes[j], "probability": p} for j, p in zip(idx, ps, strict=True)
+                ],
+            }
+            for idx, ps, ref in zip(top.tolist(), top_p, refs, strict=True)
+        ]
+    if task is Task.TIER:
+        best = probs.argmax(axis=1).tolist()
+        return [
+            {
+                "model": ref,
+                "tier": classes[b],
+                "probabilities": dict(zip(classes, row, strict=True)),
+            }
+            for b, row, ref in zip(best, probs.tolist(), refs, strict=True)
+        ]
+    return [None] * len(refs)
+
+
+def _non_finite_rows(out: TaskOutput, n: int) -> dict[int, str]:
+    """Rows where a model produced NaN/inf (they become dead letters, not predictions)."""
     bad: dict[int, str] = {}
-    for task, out in outputs.items():
-        for array in (out.values, out.probabilities):
-            if array is None:
-                continue
-            finite = np.isfinite(array).reshape(n, -1).all(axis=1)
-            for row in np.flatnonzero(~finite).tolist():
-                bad.setdefault(row, str(task))
+    for array in (out.values, out.probabilities):
+        if array is None:
+            continue
+        finite = np.isfinite(array).reshape(n, -1).all(axis=1)
+        for row in np.flatnonzero(~finite).tolist():
+            bad.setdefault(row, str(out.task))
     return bad

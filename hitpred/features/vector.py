@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent
+from hitpred.schemas import DESCRIPTOR_FIELDS, EnrichedTrack, ReleaseEvent
 
 __all__ = [
     "AUDIO_EMBEDDING_PREFIX",
@@ -30,6 +30,7 @@ __all__ = [
     "embedding_frame",
     "events_to_frame",
     "feature_matrix",
+    "tracks_to_frame",
 ]
 
 #: Numeric features known at release time, in their fixed order.
@@ -120,6 +121,49 @@ def events_to_frame(events: Sequence[ReleaseEvent]) -> pd.DataFrame:
         }
     )
     return complete_frame(frame)
+
+
+def tracks_to_frame(tracks: Sequence[EnrichedTrack]) -> pd.DataFrame:
+    """The canonical frame of enriched tracks: the releases' own fields, then what enrichment
+    added. A descriptor the release carried is never replaced; one it lacked is filled from
+    the audio estimate when there is one. The GTZAN layout and the embeddings become columns
+    only when some track in the batch has them (models see absent columns as missing)."""
+    frame = events_to_frame([track.release for track in tracks])
+    n = len(tracks)
+    if any(track.estimated for track in tracks):
+        for name in ESTIMABLE_DESCRIPTORS:
+            estimate = pd.Series(
+                [track.estimated.get(name, np.nan) for track in tracks],
+                index=frame.index,
+                dtype="float64",
+            )
+            frame[name] = frame[name].fillna(estimate)
+    extra: list[pd.DataFrame] = []
+    if any(track.audio_features for track in tracks):
+        values = np.full((n, len(GTZAN_FEATURES)), np.nan)
+        for row, track in enumerate(tracks):
+            for col, name in enumerate(GTZAN_FEATURES):
+                values[row, col] = track.audio_features.get(name, np.nan)
+        extra.append(pd.DataFrame(values, columns=list(GTZAN_FEATURES), index=frame.index))
+    for prefix, attr in (
+        (LYRICS_EMBEDDING_PREFIX, "lyrics_embedding"),
+        (AUDIO_EMBEDDING_PREFIX, "audio_embedding"),
+    ):
+        embeddings = [getattr(track, attr) for track in tracks]
+        dims = [e.dim for e in embeddings if e is not None]
+        if not dims:
+            continue
+        # One embedding space per column block: rows embedded by an encoder of another width
+        # (a per-language model) stay missing here; the router checks the encoder id anyway.
+        dim = max(set(dims), key=dims.count)
+        matrix = np.full((n, dim), np.nan, dtype="float32")
+        for row, embedding in enumerate(embeddings):
+            if embedding is not None and embedding.dim == dim:
+                matrix[row] = embedding.vector()
+        extra.append(embedding_frame(prefix, matrix, index=frame.index))
+    if extra:
+        frame = pd.concat([frame, *extra], axis=1)
+    return frame
 
 
 def complete_frame(frame: pd.DataFrame) -> pd.DataFrame:

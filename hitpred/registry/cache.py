@@ -4,6 +4,7 @@ Keys (``prefix`` defaults to ``hitpred:registry:``)::
 
     <prefix>bundle:<sha256>   the bundle archive (see integrity.pack_bundle); immutable
     <prefix>champion:<task>   JSON {"task", "version", "sha256", "name", "feature_set"}
+    <prefix>champions:<task>  hash: feature set -> the same JSON, one champion per feature set
 
 A worker with the registry folder publishes the champions it resolves; any worker can then
 load them from Redis alone. Every load checks the archive's sha256 against its key and each
@@ -23,7 +24,13 @@ from hitpred.models.base import Task, TaskModel
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle
 from hitpred.registry.store import RegistryStore
 
-__all__ = ["DEFAULT_PREFIX", "BundleCache", "load_bundle_bytes", "load_champions"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "BundleCache",
+    "load_bundle_bytes",
+    "load_champions",
+    "load_feature_set_champions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +88,18 @@ class BundleCache:
             raise IntegrityError(f"Redis holds corrupt bytes under bundle {sha256}")
         return bytes(data)
 
-    def set_champion(self, task: Task, version: str, sha256: str, manifest: dict[str, Any]) -> None:
-        """Point the task's champion at a stored archive."""
+    def _champions_key(self, task: Task) -> str:
+        return f"{self.prefix}champions:{task.value}"
+
+    def set_champion(
+        self,
+        task: Task,
+        version: str,
+        sha256: str,
+        manifest: dict[str, Any],
+        feature_set: str | None = None,
+    ) -> None:
+        """Point the task's champion (or its champion of ``feature_set``) at a stored archive."""
         ref = {
             "task": task.value,
             "version": str(version),
@@ -90,16 +107,30 @@ class BundleCache:
             "name": manifest.get("name"),
             "feature_set": manifest.get("feature_set"),
         }
-        self.client.set(self._champion_key(task), json.dumps(ref, sort_keys=True))
+        payload = json.dumps(ref, sort_keys=True)
+        if feature_set is None:
+            self.client.set(self._champion_key(task), payload)
+        else:
+            self.client.hset(self._champions_key(task), feature_set, payload)
 
-    def champion_ref(self, task: Task) -> dict[str, Any] | None:
-        """The task's champion pointer, or None."""
-        raw = self.client.get(self._champion_key(task))
+    def champion_ref(self, task: Task, feature_set: str | None = None) -> dict[str, Any] | None:
+        """The task's champion pointer (or its champion of ``feature_set``), or None."""
+        if feature_set is None:
+            raw = self.client.get(self._champion_key(task))
+        else:
+            raw = self.client.hget(self._champions_key(task), feature_set)
         return None if raw is None else dict(json.loads(raw))
 
-    def load_champion(self, task: Task) -> TaskModel | None:
+    def feature_sets(self, task: Task) -> list[str]:
+        """The feature sets that have a champion pointer for ``task``."""
+        return sorted(
+            f.decode() if isinstance(f, bytes) else str(f)
+            for f in self.client.hkeys(self._champions_key(task))
+        )
+
+    def load_champion(self, task: Task, feature_set: str | None = None) -> TaskModel | None:
         """Load the task's champion from Redis alone, or None when no pointer is set."""
-        ref = self.champion_ref(task)
+        ref = self.champion_ref(task, feature_set)
         if ref is None:
             return None
         data = self.get(str(ref["sha256"]))
@@ -150,28 +181,73 @@ def load_champions(
     return models
 
 
+def load_feature_set_champions(
+    store: RegistryStore | str | Path | None = None,
+    redis_url: str | None = None,
+    client: Any = None,
+    feature_sets: tuple[str, ...] | None = None,
+    tasks: tuple[Task, ...] | None = None,
+    prefix: str = DEFAULT_PREFIX,
+) -> dict[Task, dict[str, TaskModel]]:
+    """Every task's champion of each feature set (of ``feature_sets``, default all), through
+    the Redis cache like :func:`load_champions`: {task: {feature set: model}}."""
+    if isinstance(store, str | Path):
+        store = RegistryStore(store)
+    cache = _cache(redis_url, client, prefix)
+    if store is None and cache is None:
+        raise RegistryError("load_feature_set_champions needs a registry store, a Redis, or both")
+    found: dict[Task, dict[str, TaskModel]] = {}
+    for task in tasks or tuple(Task):
+        if store is not None:
+            sets = list(store.champions(task))
+        else:
+            assert cache is not None
+            sets = cache.feature_sets(task)
+        for feature_set in sets:
+            if feature_sets is not None and feature_set not in feature_sets:
+                continue
+            model = _load_one(task, store, cache, feature_set)
+            if model is not None:
+                found.setdefault(task, {})[feature_set] = model
+    logger.info(
+        "feature-set champions loaded: %s",
+        ", ".join(
+            f"{t.value}/{fs}=v{m.version} ({m.name})"
+            for t, by_set in found.items()
+            for fs, m in by_set.items()
+        )
+        or "none",
+    )
+    return found
+
+
 def _load_one(
-    task: Task, store: RegistryStore | None, cache: BundleCache | None
+    task: Task,
+    store: RegistryStore | None,
+    cache: BundleCache | None,
+    feature_set: str | None = None,
 ) -> TaskModel | None:
     import redis
 
     if store is None:
         assert cache is not None
-        return cache.load_champion(task)
-    version = store.champion(task)
+        return cache.load_champion(task, feature_set)
+    version = (
+        store.champion(task) if feature_set is None else store.champions(task).get(feature_set)
+    )
     if version is None:
         return None
     if cache is None:
         return store.load(task, version)
     try:
-        ref = cache.champion_ref(task)
+        ref = cache.champion_ref(task, feature_set)
         if ref is not None and ref.get("version") == version:
             data = cache.get(str(ref["sha256"]))
             if data is not None:
                 return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
         data = store.bundle_bytes(task, version)
         digest = cache.put(data)
-        cache.set_champion(task, version, digest, store.manifest(task, version))
+        cache.set_champion(task, version, digest, store.manifest(task, version), feature_set)
         return load_bundle_bytes(data, expected_sha256=digest)
     except redis.RedisError as exc:
         logger.warning(

@@ -6,7 +6,11 @@ Layout::
                                             data fingerprint, library versions, created-at,
                                             sha256 of every file
     <root>/<task>/<version>/preprocess.skops, model.{skops,ubj,safetensors}
-    <root>/<task>/champion.json             {"version": "3", "promoted_at": ...}
+    <root>/<task>/champion.json             {"version": "3", "promoted_at": ...}: the task's
+                                            champion (the last one promoted)
+    <root>/<task>/champions/<feature set>.json  the champion among the bundles of one feature set:
+                                            the stream serves one per servable feature set and
+                                            picks, per release, one whose inputs it carries
 
 Versions are consecutive integers. A bundle is written into a hidden temporary folder and
 renamed into place, so readers never see half a bundle; the champion alias is replaced
@@ -37,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _CHAMPION = "champion.json"
+_CHAMPIONS = "champions"
 
 
 class SavableModel(Protocol):
@@ -127,6 +132,19 @@ class RegistryStore:
         if not path.is_file():
             return None
         return str(json.loads(path.read_text(encoding="utf-8"))["version"])
+
+    def champions(self, task: Task | str) -> dict[str, str]:
+        """The champion version of each feature set of ``task`` ({feature set: version})."""
+        folder = self.root / Task(task).value / _CHAMPIONS
+        found: dict[str, str] = {}
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.json")):
+                found[path.stem] = str(json.loads(path.read_text(encoding="utf-8"))["version"])
+        primary = self.champion(task)
+        if primary is not None:  # promoted before champions were kept per feature set
+            feature_set = str(self.manifest(task, primary).get("feature_set", ""))
+            found.setdefault(feature_set, primary)
+        return found
 
     def path(self, task: Task | str, version: str) -> Path:
         """The folder of one bundle (it must exist)."""
@@ -236,12 +254,18 @@ class RegistryStore:
         raise RegistryError(f"{task_dir}: could not claim a version number")
 
     def promote(self, task: Task | str, version: str, reason: str = "") -> None:
-        """Make ``version`` the champion of ``task``."""
+        """Make ``version`` the champion of ``task`` and of its feature set."""
         self.path(task, version)  # must exist
+        feature_set = str(self.manifest(task, version).get("feature_set", ""))
         payload = {
             "version": str(version),
+            "feature_set": feature_set,
             "promoted_at": datetime.now(UTC).isoformat(),
             "reason": reason,
         }
-        _write_json_atomic(self.root / Task(task).value / _CHAMPION, payload)
+        task_dir = self.root / Task(task).value
+        if feature_set and "/" not in feature_set and not feature_set.startswith("."):
+            (task_dir / _CHAMPIONS).mkdir(exist_ok=True)
+            _write_json_atomic(task_dir / _CHAMPIONS / f"{feature_set}.json", payload)
+        _write_json_atomic(task_dir / _CHAMPION, payload)
         logger.info("champion of %s is now v%s (%s)", Task(task).value, version, reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, date, datetime, timedelta
 
+import numpy as np
 import orjson
 import pytest
 from pydantic import ValidationError
@@ -14,6 +15,7 @@ from hitpred.schemas import (
     DESCRIPTOR_FIELDS,
     Contribution,
     DeadLetter,
+    Embedding,
     EnrichedTrack,
     GenrePrediction,
     GenreScore,
@@ -306,12 +308,34 @@ def test_enriched_track_wraps_a_release() -> None:
     now = datetime.now(UTC)
     track = EnrichedTrack(
         release=ReleaseEvent.model_validate(FULL),
-        lyrics_embedding=[0.1, 0.2],
+        lyrics_embedding=Embedding.of(np.array([0.1, 0.2], dtype="float32"), "enc"),
+        estimated={"tempo": 120.0},
+        inputs=["descriptors", "estimated descriptors", "lyrics"],
         received_at=now,
         enriched_at=now,
         enrich_ms=1.5,
     )
-    again = EnrichedTrack.model_validate_json(track.to_json())
+    wire = track.to_json()
+    again = EnrichedTrack.model_validate_json(wire)
     assert again == track and again.audio_embedding is None
+    assert again.lyrics_embedding is not None
+    np.testing.assert_array_equal(again.lyrics_embedding.vector(), np.float32([0.1, 0.2]))
+    assert again.estimated_fields == ["tempo"]
+    # Floats travel as packed bytes, not as a list of decimal numbers.
+    assert set(orjson.loads(wire)["lyrics_embedding"]) == {"model", "dim", "b64"}
     with pytest.raises(ValidationError):
         EnrichedTrack(release=track.release, received_at=now, enriched_at=now, enrich_ms=-1)
+    with pytest.raises(ValidationError):
+        EnrichedTrack(
+            release=track.release, inputs=["smell"], received_at=now, enriched_at=now, enrich_ms=0
+        )
+
+
+def test_embedding_refuses_bytes_that_do_not_hold_its_floats() -> None:
+    packed = Embedding.of(np.arange(4, dtype="float32"), "enc")
+    assert packed.dim == 4 and len(packed.b64) == 24
+    with pytest.raises(ValueError, match="holds 4 floats, not 5"):
+        Embedding(model="enc", dim=5, b64=packed.b64).vector()
+    nan = Embedding.of(np.array([np.nan, 1.0]), "enc")
+    with pytest.raises(ValueError):
+        nan.vector()

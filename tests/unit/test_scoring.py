@@ -26,7 +26,6 @@ from hitpred.scoring import (
     RawMessage,
     Scorer,
     enrich_releases,
-    load_models,
     validate_batch,
 )
 from hitpred.settings import Settings
@@ -222,56 +221,6 @@ def test_a_non_finite_score_dead_letters_only_that_row() -> None:
 def test_scorer_needs_models() -> None:
     with pytest.raises(ModelError):
         Scorer({})
-
-
-def _isolated_settings(tmp_path: Path, **overrides: Any) -> Settings:
-    """Settings whose registry folder and Redis namespace no other test or run uses."""
-    values: dict[str, Any] = {
-        "registry_uri": str(tmp_path / "registry"),
-        "registry_cache_prefix": f"hitpred-test-{uuid.uuid4().hex[:10]}:",
-        # Nothing answers here: the models come from the folder, or the baseline.
-        "redis_url": "redis://127.0.0.1:1/0",
-    }
-    values.update(overrides)
-    return Settings(**values)
-
-
-def test_load_models_returns_the_baseline_without_a_registry(tmp_path: Path) -> None:
-    models = load_models(_isolated_settings(tmp_path))
-    assert set(models) == {Task.HIT, Task.POPULARITY, Task.GENRE}
-    assert all(m.version == BASELINE_VERSION for m in models.values())
-
-
-def test_load_models_prefers_registry_champions(tmp_path: Path) -> None:
-    from hitpred.registry import RegistryStore
-    from tests.unit.models.factories import fitted
-
-    settings = _isolated_settings(tmp_path)
-    store = RegistryStore(settings.registry_uri)
-    hit, _ = fitted(Task.HIT, "xgboost", n=150)
-    store.promote(Task.HIT, store.register(hit, metrics={}, evaluation={}, data={}).version)
-    models = load_models(settings)
-    assert models[Task.HIT].version == "1"
-    assert models[Task.HIT].name == hit.name
-    # Tasks without a champion keep being served, by the clearly marked baseline.
-    assert models[Task.POPULARITY].version == BASELINE_VERSION
-    assert models[Task.GENRE].version == BASELINE_VERSION
-
-
-def test_load_models_does_not_serve_champions_the_stream_cannot_feed(tmp_path: Path) -> None:
-    from hitpred.registry import RegistryStore
-    from tests.unit.models.factories import fitted
-
-    settings = _isolated_settings(tmp_path)
-    store = RegistryStore(settings.registry_uri)
-    hit, _ = fitted(Task.HIT, "xgboost", n=150, feature_set="all")
-    store.promote(Task.HIT, store.register(hit, metrics={}, evaluation={}, data={}).version)
-    assert load_models(settings)[Task.HIT].version == BASELINE_VERSION
-
-
-def test_load_models_without_champions_or_fallback_fails_clearly(tmp_path: Path) -> None:
-    with pytest.raises(ModelError, match="hitpred train"):
-        load_models(_isolated_settings(tmp_path, baseline_fallback=False))
 
 
 def test_dead_letters_serialize(scorer: Scorer) -> None:

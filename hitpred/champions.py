@@ -1,0 +1,111 @@
+"""Which models a worker serves, decided here and nowhere else.
+
+Each task may have one champion per feature set in the registry (see
+:mod:`hitpred.registry.store`). The worker serves every champion whose feature set the stream
+can feed (:data:`hitpred.routing.FEATURE_SET_PRIORITY`); :class:`hitpred.routing.Router` then
+picks, per release, the first one whose inputs the release carries. A served task without a
+``release`` champion falls back to the synthetic-catalog baseline (marked as such in every
+prediction) for releases that carry descriptors, unless the fallback is off.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from hitpred.errors import ModelError
+from hitpred.models.base import Task, TaskModel
+from hitpred.routing import FEATURE_SET_PRIORITY
+
+if TYPE_CHECKING:
+    from hitpred.settings import Settings
+
+__all__ = ["SERVED_TASKS", "STREAM_FEATURE_SETS", "load_models"]
+
+logger = logging.getLogger(__name__)
+
+#: The tasks a prediction carries (tier comes from popularity unless a tier model exists).
+SERVED_TASKS: tuple[Task, ...] = (Task.HIT, Task.POPULARITY, Task.GENRE)
+#: Feature sets the stream can supply. Bundles trained on ``all`` (other targets as inputs) or
+#: ``release+artist`` (an artist record the stream does not keep) are for offline comparison
+#: and batch scoring only.
+STREAM_FEATURE_SETS: tuple[str, ...] = FEATURE_SET_PRIORITY
+#: Tasks whose outputs the multi-task network also provides.
+_MULTITASK_ANSWERS: tuple[Task, ...] = (Task.POPULARITY, Task.GENRE)
+
+
+def load_models(settings: Settings) -> dict[Task, list[TaskModel]]:
+    """Per served task, the models that may answer it (any order; the router ranks them).
+
+    Champions come from the registry folder when this worker can see it (they are then
+    published to the Redis cache), else from the Redis cache alone (workers on other
+    machines). The multi-task network answers popularity and genre where no dedicated
+    champion of its feature set does.
+    """
+    by_task = _registry_champions(settings)
+    served: dict[Task, list[TaskModel]] = {}
+    for task, by_set in by_task.items():
+        for feature_set, model in by_set.items():
+            if feature_set not in STREAM_FEATURE_SETS:
+                logger.warning(
+                    "not serving %s champion v%s (%s): its feature set %r needs inputs a release "
+                    "event does not carry",
+                    task.value,
+                    model.version,
+                    model.name,
+                    feature_set,
+                )
+                continue
+            if task is Task.MULTITASK:
+                for answered in _MULTITASK_ANSWERS:
+                    own = by_task.get(answered, {})
+                    if feature_set not in own:
+                        served.setdefault(answered, []).append(model)
+            elif task in (*SERVED_TASKS, Task.TIER):
+                served.setdefault(task, []).append(model)
+    without_release = [
+        t for t in SERVED_TASKS if not any(m.feature_set == "release" for m in served.get(t, []))
+    ]
+    if without_release and settings.baseline_fallback:
+        from hitpred.baseline import train_baseline
+
+        baseline = train_baseline()
+        for task in without_release:
+            if task in baseline:
+                served.setdefault(task, []).append(baseline[task])
+        logger.warning(
+            "no registered `release` champion for %s: releases with descriptors are scored "
+            "with the synthetic-catalog baseline for it",
+            ", ".join(t.value for t in without_release),
+        )
+    if not served:
+        raise ModelError(
+            f"no champion in the registry at {settings.registry_uri} nor in Redis, and the "
+            "baseline fallback is off (HITPRED_BASELINE_FALLBACK=false): train one with "
+            "`hitpred train`"
+        )
+    return served
+
+
+def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
+    """Champions per feature set, from the registry folder (if present) through Redis."""
+    import redis
+
+    from hitpred.errors import RegistryError
+    from hitpred.registry import RegistryStore, load_feature_set_champions
+
+    store = RegistryStore(settings.registry_uri)
+    have_folder = store.root.is_dir()
+    tasks = (*SERVED_TASKS, Task.TIER, Task.MULTITASK)
+    try:
+        return load_feature_set_champions(
+            store if have_folder else None,
+            redis_url=settings.redis_url,
+            prefix=settings.registry_cache_prefix,
+            tasks=tasks,
+        )
+    except (RegistryError, redis.RedisError) as exc:
+        if have_folder:
+            raise
+        logger.warning("no registry folder at %s and no champions from Redis: %s", store.root, exc)
+        return {}
