@@ -12,7 +12,9 @@ import click
 import orjson
 
 from hitpred.baseline import synthetic_release_events, train_baseline
-from hitpred.scoring import RawMessage, Scorer, enrich_releases
+from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
+from hitpred.enrichment.stage import enrich_messages
+from hitpred.scoring import RawMessage, Scorer
 
 
 @click.command()
@@ -21,6 +23,8 @@ from hitpred.scoring import RawMessage, Scorer, enrich_releases
 def main(batch: int, batches: int) -> None:
     """Time the batch functions per step and print events/s."""
     scorer = Scorer(train_baseline())
+    # Descriptors-only releases: the enrich stage validates and passes them on.
+    enricher = Enricher(cache=EmbeddingCache(None, prefix="", ttl_s=1), limits=EnrichLimits())
     events = synthetic_release_events(batch, seed=5)
     raw = [
         RawMessage(value=orjson.dumps(e), key=str(e["track_id"]).encode(), topic="r", offset=i)
@@ -28,12 +32,12 @@ def main(batch: int, batches: int) -> None:
     ]
     enriched = [
         RawMessage(value=r.value, key=r.key, topic="e", offset=i)
-        for i, r in enumerate(enrich_releases(raw).records)
+        for i, r in enumerate(enrich_messages(enricher, raw).records)
     ]
     cases = {
         "releases -> predictions (one pass)": lambda: scorer.score_releases(raw),
-        "releases -> enriched (enrich agent)": lambda: enrich_releases(raw),
-        "enriched -> predictions (score agent)": lambda: scorer.score_enriched(enriched),
+        "releases -> enriched (enrich stage)": lambda: enrich_messages(enricher, raw),
+        "enriched -> predictions (score stage)": lambda: scorer.score_enriched(enriched),
     }
     click.echo(f"command: python -m bench.hotpath --batch {batch} --batches {batches}")
     for name, run in cases.items():

@@ -21,7 +21,9 @@ from prometheus_client import (
 __all__ = [
     "BATCH_SIZE",
     "DEAD_LETTERS",
+    "EMBEDDING_CACHE",
     "END_TO_END_LATENCY",
+    "ENRICH_LATENCY",
     "EVENTS_IN",
     "EVENTS_OUT",
     "MODEL_INFO",
@@ -71,6 +73,19 @@ END_TO_END_LATENCY = Histogram(
     "hitpred_end_to_end_latency_seconds",
     "From the release event's produced_at to its prediction being scored.",
     buckets=END_TO_END_BUCKETS_S,
+)
+EMBEDDING_CACHE = Counter(
+    "hitpred_embedding_cache_total",
+    "Embedding-cache look-ups in Redis, per kind (lyrics, audio analysis, audio embedding) and "
+    "result (hit, miss, error: Redis did not answer and the value was computed).",
+    ["kind", "result"],
+)
+ENRICH_LATENCY = Histogram(
+    "hitpred_enrich_seconds",
+    "Wall time per enrichment batch of each kind of work: lyrics (language + embedding), "
+    "audio (fetch, decode, analysis, embedding).",
+    ["kind"],
+    buckets=(*SCORING_BUCKETS_S, 10.0, 30.0, 60.0),
 )
 MODEL_INFO = Gauge(
     "hitpred_model_info",

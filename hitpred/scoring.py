@@ -49,8 +49,8 @@ __all__ = [
     "RawMessage",
     "Scorer",
     "carries_descriptors",
+    "dead_letter",
     "enrich_batch",
-    "enrich_releases",
     "validate_batch",
 ]
 
@@ -100,12 +100,13 @@ class BatchResult:
             self.timings_s[stage] = self.timings_s.get(stage, 0.0) + seconds
 
 
-def _dead(
+def dead_letter(
     message: RawMessage,
     stage: Stage,
     error: BaseException,
     event_id: str | None = None,
 ) -> DeadLetter:
+    """The dead letter of ``message``, rejected at ``stage`` for ``error``."""
     return DeadLetter.build(
         original=message.value,
         stage=stage,
@@ -150,18 +151,18 @@ def validate_batch(
     dead: list[DeadLetter] = []
     for message in messages:
         if not message.value:
-            dead.append(_dead(message, "decode", EventValidationError("empty message value")))
+            dead.append(dead_letter(message, "decode", EventValidationError("empty message value")))
             continue
         if require_key and message.key is None:
             error = EventValidationError("message has no key; releases are keyed by track_id")
-            dead.append(_dead(message, "validate", error, _event_id_of(message.value)))
+            dead.append(dead_letter(message, "validate", error, _event_id_of(message.value)))
             continue
         try:
             event = decode_release(message.value, message.key)
         except EventValidationError as exc:
             stage = _stage_of(exc)
             event_id = _event_id_of(message.value) if stage == "validate" else None
-            dead.append(_dead(message, stage, exc, event_id))
+            dead.append(dead_letter(message, stage, exc, event_id))
             continue
         valid.append((message, event))
     return valid, dead
@@ -192,31 +193,6 @@ def enrich_batch(
 def carries_descriptors(event: ReleaseEvent) -> bool:
     """Whether a release carries any audio descriptor of its own."""
     return any(getattr(event, name) is not None for name in DESCRIPTOR_FIELDS)
-
-
-def enrich_releases(messages: Sequence[RawMessage]) -> BatchResult:
-    """``hitpred.releases.v1`` messages -> serialized ``EnrichedTrack`` records + dead letters.
-
-    The work of the validate and enrich agents, as one pure function over a batch.
-    """
-    started = time.perf_counter()
-    valid, dead = validate_batch(messages)
-    decoded = time.perf_counter()
-    tracks = enrich_batch(valid)
-    records = [
-        OutRecord(
-            key=message.key or event.track_id.encode(),
-            value=track.to_json(),
-            event_id=event.event_id,
-        )
-        for (message, event), track in zip(valid, tracks, strict=True)
-    ]
-    done = time.perf_counter()
-    return BatchResult(
-        records=records,
-        dead_letters=dead,
-        timings_s={"decode": decoded - started, "serialize": done - decoded},
-    )
 
 
 def _iso(moment: datetime) -> str:
@@ -262,7 +238,7 @@ class Scorer:
                 track = EnrichedTrack.model_validate_json(message.value or b"")
             except ValidationError as exc:
                 reason = f"not an EnrichedTrack: {describe_validation_error(exc)}"
-                dead.append(_dead(message, "score", EventValidationError(reason)))
+                dead.append(dead_letter(message, "score", EventValidationError(reason)))
                 continue
             tracks.append((message, track))
         result = self.score_tracks(tracks)
@@ -304,7 +280,7 @@ class Scorer:
             # An expected model failure condemns the whole batch; each event is still kept.
             logger.warning("scoring a batch of %d failed: %s", len(tracks), exc)
             result.dead_letters = [
-                _dead(m, "score", exc, event_id=t.release.event_id) for m, t in tracks
+                dead_letter(m, "score", exc, event_id=t.release.event_id) for m, t in tracks
             ]
             return result
         t2 = time.perf_counter()
@@ -378,7 +354,7 @@ class Scorer:
             release = track.release
             if i in bad_rows:
                 error = ModelError(f"a model returned a non-finite score ({bad_rows[i]})")
-                result.dead_letters.append(_dead(message, "score", error, release.event_id))
+                result.dead_letters.append(dead_letter(message, "score", error, release.event_id))
                 continue
             prediction: dict[str, Any] = {
                 "schema_version": 1,

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         "batch-consuming services (aiokafka getmany) for higher throughput; same topics and "
         "outputs. HITPRED_ENGINE.",
     )
+    roles: str = Field(
+        default="enrich,score",
+        description="Pipeline stages this worker runs: 'enrich', 'score' or both (comma-"
+        "separated); each stage has its own consumer group, so they scale apart. HITPRED_ROLES.",
+    )
     rebalance_timeout_s: float = Field(
         default=10.0,
         gt=0,
@@ -177,6 +182,11 @@ class Settings(BaseSettings):
         default="hitpred:emb:",
         description="Redis key prefix of the embedding cache. HITPRED_EMBEDDING_CACHE_PREFIX.",
     )
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """``roles`` as a set of stage names."""
+        return frozenset(r.strip() for r in self.roles.split(",") if r.strip())
 
     @property
     def model_cache_dir(self) -> Path:

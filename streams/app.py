@@ -6,9 +6,8 @@ import logging
 
 import faust
 
-from hitpred.scoring import enrich_releases
 from hitpred.settings import Settings, get_settings
-from streams.agents import register_enrich, register_score
+from streams.agents import register_score
 from streams.batch import BatchStage
 from streams.deadletter import register_deadletters
 from streams.runtime import Runtime
@@ -53,38 +52,36 @@ def create_app(settings: Settings | None = None) -> faust.App:
     # Started with the app, stopped with it (runtime dependency of the app service).
     app.service(runtime)  # type: ignore[arg-type]
     register_deadletters(app, topics, runtime)
-    if settings.engine == "batch":
-        for stage in _batch_stages(settings, bootstrap, runtime):
-            app.service(stage)  # type: ignore[arg-type]
-    else:
-        register_enrich(app, topics, runtime)
-        register_score(app, topics, runtime)
-    return app
-
-
-def _batch_stages(settings: Settings, bootstrap: str, runtime: Runtime) -> list[BatchStage]:
-    """The enrich and score stages as batch-consuming services (``HITPRED_ENGINE=batch``)."""
-    return [
-        BatchStage(
+    roles = settings.role_set
+    if "enrich" in roles:
+        # Always its own consumer group: enrichment (lyrics model, audio analysis) scales
+        # apart from scoring, e.g. HITPRED_ROLES=enrich on machines with more cores.
+        enrich = BatchStage(
             runtime,
             stage="enrich",
             source=settings.releases_topic,
             target=settings.enriched_topic,
             group_id=f"{settings.app_id}-enrich",
-            fn=enrich_releases,
             bootstrap=bootstrap,
+            batch_size=settings.enrich_batch_size,
             beacon=runtime.beacon,
-        ),
-        BatchStage(
-            runtime,
-            stage="score",
-            source=settings.enriched_topic,
-            target=settings.predictions_topic,
-            group_id=f"{settings.app_id}-score",
-            bootstrap=bootstrap,
-            beacon=runtime.beacon,
-        ),
-    ]
+        )
+        app.service(enrich)  # type: ignore[arg-type]
+    if "score" in roles:
+        if settings.engine == "batch":
+            score = BatchStage(
+                runtime,
+                stage="score",
+                source=settings.enriched_topic,
+                target=settings.predictions_topic,
+                group_id=f"{settings.app_id}-score",
+                bootstrap=bootstrap,
+                beacon=runtime.beacon,
+            )
+            app.service(score)  # type: ignore[arg-type]
+        else:
+            register_score(app, topics, runtime)
+    return app
 
 
 app = create_app()

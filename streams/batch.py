@@ -1,8 +1,10 @@
 """Batch-consuming stages: the hot path without Faust's per-event stream machinery.
 
-With ``HITPRED_ENGINE=batch`` the worker runs each stage as a :class:`BatchStage` instead of a
-Faust agent: an aiokafka consumer (``getmany``: whole fetches at once), the same pure batch
-function from :mod:`hitpred.scoring` in the executor, the same batched publisher, and an offset
+Enrichment always runs as a :class:`BatchStage` in its own consumer group (so it scales apart
+from scoring); with ``HITPRED_ENGINE=batch`` scoring does too, instead of a Faust agent. A
+stage is an aiokafka consumer (``getmany``: whole fetches at once), the stage's pure batch
+function (:mod:`hitpred.enrichment`, :mod:`hitpred.scoring`) in its executor, the same batched
+publisher, and an offset
 commit only after the outputs and dead letters were acknowledged (at-least-once, like the
 agents). Topics, wire formats, dead letters and metrics are identical, so the two engines are
 interchangeable per deployment.
@@ -11,13 +13,12 @@ interchangeable per deployment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import ConsumerStoppedError
 from mode import Service
 
-from hitpred.scoring import BatchResult, RawMessage
+from hitpred.scoring import RawMessage
 from streams.runtime import Runtime
 
 __all__ = ["BatchStage"]
@@ -37,7 +38,7 @@ class BatchStage(Service):
         target: str,
         group_id: str,
         bootstrap: str,
-        fn: Callable[[Sequence[RawMessage]], BatchResult] | None = None,
+        batch_size: int | None = None,
         **kwargs: object,
     ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -47,7 +48,7 @@ class BatchStage(Service):
         self.target = target
         self.group_id = group_id
         self.bootstrap = bootstrap
-        self.fn = fn
+        self.batch_size = batch_size or runtime.settings.batch_size
         self._consumer: AIOKafkaConsumer | None = None
 
     async def on_start(self) -> None:
@@ -58,7 +59,7 @@ class BatchStage(Service):
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=settings.batch_size,
+            max_poll_records=self.batch_size,
             # A fetch that finds too little data waits this long on the broker: keep it at the
             # batch window, not aiokafka's 500 ms (tansu tends to wait it out; measured p50
             # latency ~240 ms at 500 ms).
@@ -78,14 +79,12 @@ class BatchStage(Service):
     async def _run(self) -> None:
         consumer = self._consumer
         assert consumer is not None
-        scorer = await self.runtime.wait_ready()
-        fn = self.fn or scorer.score_enriched
+        await self.runtime.wait_ready()
+        fn = self.runtime.stage_function(self.stage)
         within_ms = int(self.runtime.settings.batch_within_s * 1000)
         while not self.should_stop:
             try:
-                fetched = await consumer.getmany(
-                    timeout_ms=within_ms, max_records=self.runtime.settings.batch_size
-                )
+                fetched = await consumer.getmany(timeout_ms=within_ms, max_records=self.batch_size)
             except ConsumerStoppedError:
                 return  # the worker is shutting down
             if not fetched:
@@ -102,7 +101,7 @@ class BatchStage(Service):
                 for records in fetched.values()
                 for r in records
             ]
-            result = await self.runtime.run(fn, batch)
+            result = await self.runtime.run(fn, batch, self.stage)
             await self.runtime.emit(self.stage, self.target, len(batch), result)
             # Commit only what was consumed AND delivered downstream.
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})

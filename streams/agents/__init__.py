@@ -1,10 +1,10 @@
-"""The agents: ``enrich`` (releases -> enriched tracks) and ``score`` (-> predictions).
+"""The ``score`` agent (enriched tracks -> predictions) of the default engine.
 
-Both take batches (``stream.take_events``), run a pure batch function from
-:mod:`hitpred.scoring` in the executor and publish the outcome in one batch per partition.
+It takes batches (``stream.take_events``), runs the pure batch function of
+:mod:`hitpred.scoring` in the executor and publishes the outcome in one batch per partition.
+Enrichment always runs as a batch stage in its own consumer group (:mod:`streams.batch`).
 """
 
-from streams.agents.enrich import register_enrich
 from streams.agents.score import register_score
 
-__all__ = ["register_enrich", "register_score"]
+__all__ = ["register_score"]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import orjson
@@ -19,16 +16,16 @@ from hitpred.baseline import (
     malformed_release_messages,
     synthetic_release_events,
 )
+from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
+from hitpred.enrichment.stage import enrich_messages
 from hitpred.errors import ModelError
 from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
 from hitpred.schemas import DeadLetter, EnrichedTrack, Prediction, popularity_tier
 from hitpred.scoring import (
     RawMessage,
     Scorer,
-    enrich_releases,
     validate_batch,
 )
-from hitpred.settings import Settings
 
 
 def _message(event: dict[str, object], offset: int, topic: str = "releases") -> RawMessage:
@@ -147,7 +144,8 @@ def test_missing_key_is_tolerated_only_when_not_required() -> None:
 
 def test_enriched_round_trip_equals_the_one_pass_path(scorer: Scorer) -> None:
     messages, good_ids, _ = _mixed_batch(60, 10)
-    enriched = enrich_releases(messages)
+    enricher = Enricher(cache=EmbeddingCache(None, prefix="", ttl_s=1), limits=EnrichLimits())
+    enriched = enrich_messages(enricher, messages)
     assert [r.event_id for r in enriched.records] == good_ids
     tracks = [EnrichedTrack.model_validate_json(r.value) for r in enriched.records]
     assert all(t.lyrics_embedding is None and t.audio_embedding is None for t in tracks)

@@ -1,0 +1,152 @@
+"""The enrichment stage of the pipeline, built from settings.
+
+:func:`build_enricher` wires the lyrics encoders (the default one and per-language ones),
+the language detector, the audio policy and the embedding cache; :func:`enrich_messages` is
+the pure batch function the worker runs in its executor: ``hitpred.releases.v1`` messages in,
+serialized ``EnrichedTrack`` records and dead letters out.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hitpred.enrichment.cache import EmbeddingCache
+from hitpred.enrichment.enricher import AudioEmbedder, Enricher, EnrichLimits, LyricsEmbedder
+from hitpred.errors import EnrichmentError, MissingExtraError
+from hitpred.scoring import BatchResult, OutRecord, RawMessage, dead_letter, validate_batch
+
+if TYPE_CHECKING:
+    from hitpred.settings import Settings
+
+__all__ = ["LyricsEncoders", "build_enricher", "enrich_messages"]
+
+logger = logging.getLogger(__name__)
+
+
+class LyricsEncoders:
+    """The lyrics encoder of each configured language, loaded on first use, and a default."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._folders = settings.lyrics_model_dirs
+        self._loaded: dict[str, LyricsEmbedder] = {}
+        self._lock = threading.Lock()
+        self.default = self._load(settings.lyrics_model_dir)
+
+    def _load(self, folder: Path | None) -> LyricsEmbedder:
+        from hitpred.features.lyrics import load_lyrics_encoder
+
+        settings = self.settings
+        kwargs = (
+            {} if settings.lyrics_runtime == "default" else {"runtime": settings.lyrics_runtime}
+        )
+        return load_lyrics_encoder(
+            folder,
+            max_tokens=settings.lyrics_max_tokens,
+            cache_dir=settings.model_cache_dir,
+            **kwargs,
+        )
+
+    def __call__(self, language: str | None) -> LyricsEmbedder:
+        """The encoder for ``language`` (the default one when none is configured for it)."""
+        folder = self._folders.get(language or "")
+        if folder is None:
+            return self.default
+        with self._lock:
+            if language not in self._loaded:
+                self._loaded[str(language)] = self._load(folder)
+            return self._loaded[str(language)]
+
+
+def build_enricher(
+    settings: Settings, *, audio_encoder: AudioEmbedder | None = None, redis_client: object = None
+) -> Enricher:
+    """An :class:`Enricher` for ``settings``: lyrics encoders, language detection, the audio
+    policy and the Redis embedding cache. Without the ``lyrics`` extra, lyrics are not
+    embedded (a warning says so); without the ``audio`` extra, audio references become dead
+    letters naming the extra."""
+    from hitpred.features.audio_source import AudioPolicy, fetch_audio
+
+    if redis_client is not None:
+        cache = EmbeddingCache(
+            redis_client,
+            prefix=settings.embedding_cache_prefix,
+            ttl_s=settings.embedding_cache_ttl_s,
+        )
+    else:
+        cache = EmbeddingCache.from_url(
+            settings.redis_url,
+            prefix=settings.embedding_cache_prefix,
+            ttl_s=settings.embedding_cache_ttl_s,
+        )
+    lyrics_for: LyricsEncoders | None = None
+    detect = None
+    try:
+        lyrics_for = LyricsEncoders(settings)
+        from hitpred.features.language import detect_languages
+
+        detect = detect_languages
+    except MissingExtraError as exc:
+        logger.warning("lyrics will not be embedded: %s", exc)
+    policy = AudioPolicy(
+        root=settings.audio_root,
+        allow_http=settings.audio_allow_http,
+        allowed_hosts=settings.allowed_hosts,
+        max_bytes=settings.audio_max_bytes,
+        timeout_s=settings.audio_timeout_s,
+    )
+
+    def fetch(ref: str) -> bytes:
+        return fetch_audio(ref, policy)
+
+    limits = EnrichLimits(
+        lyrics_max_chars=settings.lyrics_max_chars,
+        excerpt_s=settings.audio_excerpt_s,
+        max_duration_s=settings.audio_max_duration_s,
+    )
+    return Enricher(
+        cache=cache,
+        limits=limits,
+        lyrics_for=lyrics_for,
+        detect=detect,
+        fetch=fetch,
+        audio_encoder=audio_encoder,
+    )
+
+
+def enrich_messages(enricher: Enricher, messages: Sequence[RawMessage]) -> BatchResult:
+    """``hitpred.releases.v1`` messages -> serialized ``EnrichedTrack`` records + dead letters
+    (stage ``decode``/``validate`` for bad events, ``enrich`` for lyrics or audio that could
+    not be used)."""
+    started = time.perf_counter()
+    valid, dead = validate_batch(messages)
+    decoded = time.perf_counter()
+    outcomes = enricher.enrich([event for _, event in valid])
+    enriched = time.perf_counter()
+    records: list[OutRecord] = []
+    for (message, event), outcome in zip(valid, outcomes, strict=True):
+        if isinstance(outcome, EnrichmentError):
+            dead.append(dead_letter(message, "enrich", outcome, event.event_id))
+            continue
+        records.append(
+            OutRecord(
+                key=message.key or event.track_id.encode(),
+                value=outcome.to_json(),
+                event_id=event.event_id,
+            )
+        )
+    done = time.perf_counter()
+    return BatchResult(
+        records=records,
+        dead_letters=dead,
+        timings_s={
+            "decode": decoded - started,
+            "enrich": enriched - decoded,
+            "serialize": done - enriched,
+        },
+    )
