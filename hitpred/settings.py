@@ -157,9 +157,15 @@ class Settings(BaseSettings):
         "codes from the language detector). HITPRED_LYRICS_MODELS.",
     )
     lyrics_runtime: str = Field(
-        default="default",
-        description="Lyrics encoder runtime ('default' = the fastest one measured to stay within "
-        "cosine 0.99 of fp32; see hitpred/features/lyrics.py). HITPRED_LYRICS_RUNTIME.",
+        default="auto",
+        description="Lyrics encoder runtime: 'auto' (the fastest one measured to stay within "
+        "cosine 0.99 of fp32 on this CPU) or torch, torch-bf16, torch-int8, onnx, onnx-int8 "
+        "(see hitpred/features/lyrics.py and `python -m bench.lyrics`). HITPRED_LYRICS_RUNTIME.",
+    )
+    model_cache: Path | None = Field(
+        default=None,
+        description="Folder for derived model files (the ONNX export of the lyrics encoder); "
+        "unset: <state_dir>/models. HITPRED_MODEL_CACHE.",
     )
     lyrics_max_tokens: int = Field(
         default=128,
@@ -191,7 +197,7 @@ class Settings(BaseSettings):
     @property
     def model_cache_dir(self) -> Path:
         """Where derived model files (e.g. the ONNX export of the lyrics encoder) are kept."""
-        return self.state_dir / "models"
+        return self.model_cache or self.state_dir / "models"
 
     @property
     def allowed_hosts(self) -> tuple[str, ...]:

@@ -9,58 +9,21 @@ serialized ``EnrichedTrack`` records and dead letters out.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hitpred.enrichment.cache import EmbeddingCache
-from hitpred.enrichment.enricher import AudioEmbedder, Enricher, EnrichLimits, LyricsEmbedder
+from hitpred.enrichment.enricher import AudioEmbedder, Enricher, EnrichLimits
 from hitpred.errors import EnrichmentError, MissingExtraError
 from hitpred.scoring import BatchResult, OutRecord, RawMessage, dead_letter, validate_batch
 
 if TYPE_CHECKING:
     from hitpred.settings import Settings
 
-__all__ = ["LyricsEncoders", "build_enricher", "enrich_messages"]
+__all__ = ["build_enricher", "enrich_messages"]
 
 logger = logging.getLogger(__name__)
-
-
-class LyricsEncoders:
-    """The lyrics encoder of each configured language, loaded on first use, and a default."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._folders = settings.lyrics_model_dirs
-        self._loaded: dict[str, LyricsEmbedder] = {}
-        self._lock = threading.Lock()
-        self.default = self._load(settings.lyrics_model_dir)
-
-    def _load(self, folder: Path | None) -> LyricsEmbedder:
-        from hitpred.features.lyrics import load_lyrics_encoder
-
-        settings = self.settings
-        kwargs = (
-            {} if settings.lyrics_runtime == "default" else {"runtime": settings.lyrics_runtime}
-        )
-        return load_lyrics_encoder(
-            folder,
-            max_tokens=settings.lyrics_max_tokens,
-            cache_dir=settings.model_cache_dir,
-            **kwargs,
-        )
-
-    def __call__(self, language: str | None) -> LyricsEmbedder:
-        """The encoder for ``language`` (the default one when none is configured for it)."""
-        folder = self._folders.get(language or "")
-        if folder is None:
-            return self.default
-        with self._lock:
-            if language not in self._loaded:
-                self._loaded[str(language)] = self._load(folder)
-            return self._loaded[str(language)]
 
 
 def build_enricher(
@@ -84,14 +47,22 @@ def build_enricher(
             prefix=settings.embedding_cache_prefix,
             ttl_s=settings.embedding_cache_ttl_s,
         )
-    lyrics_for: LyricsEncoders | None = None
+    lyrics_for = None
     detect = None
     try:
-        lyrics_for = LyricsEncoders(settings)
         from hitpred.features.language import detect_languages
+        from hitpred.features.lyrics import LyricsEncoders
 
+        encoders = LyricsEncoders.load(
+            settings.lyrics_model_dirs,
+            default_dir=settings.lyrics_model_dir,
+            runtime=settings.lyrics_runtime,
+            max_tokens=settings.lyrics_max_tokens,
+            cache_dir=settings.model_cache_dir,
+        )
+        lyrics_for = encoders.for_language
         detect = detect_languages
-    except MissingExtraError as exc:
+    except (MissingExtraError, ImportError) as exc:
         logger.warning("lyrics will not be embedded: %s", exc)
     policy = AudioPolicy(
         root=settings.audio_root,
