@@ -11,7 +11,7 @@ prediction) for releases that carry descriptors, unless the fallback is off.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hitpred.errors import ModelError
 from hitpred.models.base import Task, TaskModel
@@ -20,7 +20,7 @@ from hitpred.routing import FEATURE_SET_PRIORITY
 if TYPE_CHECKING:
     from hitpred.settings import Settings
 
-__all__ = ["SERVED_TASKS", "STREAM_FEATURE_SETS", "load_models"]
+__all__ = ["SERVED_TASKS", "STREAM_FEATURE_SETS", "load_audio_encoder", "load_models"]
 
 logger = logging.getLogger(__name__)
 
@@ -109,3 +109,25 @@ def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
             raise
         logger.warning("no registry folder at %s and no champions from Redis: %s", store.root, exc)
         return {}
+
+
+def load_audio_encoder(settings: Settings) -> Any:
+    """The champion audio encoder (``hitpred train audio-embedding``), or None when there is
+    none: releases with audio are then analysed but not embedded."""
+    import redis
+
+    from hitpred.errors import RegistryError
+    from hitpred.registry import RegistryStore, load_champions
+
+    store = RegistryStore(settings.registry_uri)
+    try:
+        found = load_champions(
+            store if store.root.is_dir() else None,
+            redis_url=settings.redis_url,
+            prefix=settings.registry_cache_prefix,
+            tasks=(Task.AUDIO_EMBEDDING,),
+        )
+    except (RegistryError, redis.RedisError) as exc:
+        logger.warning("no audio encoder: %s", exc)
+        return None
+    return found.get(Task.AUDIO_EMBEDDING)

@@ -79,6 +79,12 @@ class _Bar:
     help="Force or forbid promotion (default: only when it beats the champion).",
 )
 @click.option("--no-register", is_flag=True, help="Evaluate and report only.")
+@click.option(
+    "--epochs",
+    default=None,
+    type=click.IntRange(1, 1000),
+    help="audio-embedding only: maximum training epochs [default: 30].",
+)
 def train(
     task: str,
     data: Path,
@@ -91,11 +97,20 @@ def train(
     exclude: str,
     promote: bool | None,
     no_register: bool,
+    epochs: int | None,
 ) -> None:
     """Train TASK on a data set, write a report and register the best model.
 
-    TASK is hit, popularity, tier, genre or multitask (genre + popularity heads).
+    TASK is hit, popularity, tier, genre or multitask (genre + popularity heads), or
+    audio-embedding: the audio CNN encoder, trained on a folder with one sub-folder of audio
+    files per label (e.g. GTZAN's genres_original).
     """
+    if task == Task.AUDIO_EMBEDDING.value:
+        registry_uri = None if no_register else registry or get_settings().registry_uri
+        _train_audio(data, registry_uri, epochs, seed, promote)
+        return
+    if epochs is not None:
+        raise click.UsageError("--epochs only applies to audio-embedding")
     from training.data import FeatureSet
     from training.job import TrainConfig, run_training
     from training.report import write_report
@@ -179,3 +194,57 @@ def train(
             f"registered {task} v{result.bundle.version}: {verdict} ({result.promotion_reason})"
         )
     console.print(f"report: {index}  ({result.seconds['total']:.0f} s)")
+
+
+def _train_audio(
+    data: Path, registry_uri: str | None, epochs: int | None, seed: int, promote: bool | None
+) -> None:
+    """``hitpred train audio-embedding``: train the encoder, print its validation figures."""
+    from training.audio_encoder import train_audio_encoder
+
+    console = Console()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    options = {"epochs": epochs} if epochs is not None else {}
+    try:
+        with Progress(*columns, console=console, transient=True) as progress:
+            result = train_audio_encoder(
+                data,
+                seed=seed,
+                progress=_Bar(progress),
+                registry_uri=registry_uri,
+                promote=promote,
+                **options,
+            )
+    except HitPredError as exc:
+        raise click.ClickException(str(exc)) from exc
+    metrics = result.metrics
+    table = Table(
+        title=f"audio encoder on {data.name}: validation ({metrics['validation_files']} files)"
+    )
+    for column in ("class", "files", "recall"):
+        table.add_column(column, justify="left" if column == "class" else "right")
+    for label, recall in metrics["per_class_recall"].items():
+        table.add_row(label, str(metrics["files_per_class"][label]), f"{recall:.3f}")
+    console.print(table)
+    console.print(
+        f"validation accuracy {result.accuracy:.4f} (best epoch {metrics['best_epoch']} of "
+        f"{metrics['epochs_run']}); model {result.encoder.model_id}"
+    )
+    if result.skipped:
+        shown = "; ".join(f"{s['file']} ({s['reason']})" for s in result.skipped[:5])
+        more = f" and {len(result.skipped) - 5} more" if len(result.skipped) > 5 else ""
+        console.print(
+            f"[yellow]skipped {len(result.skipped)} unreadable file(s)[/yellow]: {shown}{more}"
+        )
+    if result.bundle is not None:
+        verdict = "[green]champion[/green]" if result.promoted else "not promoted"
+        console.print(
+            f"registered {Task.AUDIO_EMBEDDING.value} v{result.bundle.version} at "
+            f"{result.bundle.path}: {verdict} ({result.promotion_reason})"
+        )
+    console.print(f"({result.seconds:.0f} s)")

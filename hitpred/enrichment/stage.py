@@ -33,7 +33,11 @@ def build_enricher(
     policy and the Redis embedding cache. Without the ``lyrics`` extra, lyrics are not
     embedded (a warning says so); without the ``audio`` extra, audio references become dead
     letters naming the extra."""
+    from hitpred.champions import load_audio_encoder
     from hitpred.features.audio_source import AudioPolicy, fetch_audio
+
+    if audio_encoder is None:
+        audio_encoder = load_audio_encoder(settings)
 
     if redis_client is not None:
         cache = EmbeddingCache(

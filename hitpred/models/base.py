@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
-__all__ = ["Explanation", "Task", "TaskModel", "TaskOutput"]
+__all__ = ["PREDICTION_TASKS", "Explanation", "Task", "TaskModel", "TaskOutput"]
 
 
 class Task(StrEnum):
@@ -25,6 +25,13 @@ class Task(StrEnum):
     TIER = "tier"  # 3 classes: ice-cold / lukewarm / blazing-hot
     GENRE = "genre"  # multi-class
     MULTITASK = "multitask"  # one network, genre head + popularity head
+    # Not a prediction: the audio encoder whose embeddings feed the other tasks' models.
+    # It has no TaskModel (see hitpred.models.audio_cnn); code that loops over Task must skip it.
+    AUDIO_EMBEDDING = "audio-embedding"
+
+
+#: The tasks whose bundles are :class:`TaskModel` predictions (every task but the encoder).
+PREDICTION_TASKS: tuple[Task, ...] = tuple(t for t in Task if t is not Task.AUDIO_EMBEDDING)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hitpred.errors import IntegrityError, RegistryError
-from hitpred.models.base import Task, TaskModel
+from hitpred.models.base import PREDICTION_TASKS, Task, TaskModel
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle
 from hitpred.registry.store import RegistryStore
 
@@ -39,7 +39,7 @@ DEFAULT_PREFIX = "hitpred:registry:"
 
 def load_bundle_bytes(data: bytes, expected_sha256: str | None = None) -> TaskModel:
     """Verify and load a bundle archive (the archive's and every file's sha256)."""
-    from hitpred.models.pipeline import load_bundle_model
+    from hitpred.registry.loading import load_bundle
 
     actual = sha256_bytes(data)
     if expected_sha256 is not None and actual != expected_sha256:
@@ -50,7 +50,7 @@ def load_bundle_bytes(data: bytes, expected_sha256: str | None = None) -> TaskMo
         folder = Path(tmp)
         manifest = unpack_bundle(data, folder)
         # Every artifact is read fully into memory here, so the folder can go afterwards.
-        return load_bundle_model(folder, manifest)
+        return load_bundle(folder, manifest)
 
 
 class BundleCache:
@@ -168,7 +168,7 @@ def load_champions(
     cache = _cache(redis_url, client, prefix)
     if store is None and cache is None:
         raise RegistryError("load_champions needs a registry store, a Redis, or both")
-    wanted = tasks or tuple(Task)
+    wanted = tasks or PREDICTION_TASKS
     models: dict[Task, TaskModel] = {}
     for task in wanted:
         model = _load_one(task, store, cache)
@@ -197,7 +197,7 @@ def load_feature_set_champions(
     if store is None and cache is None:
         raise RegistryError("load_feature_set_champions needs a registry store, a Redis, or both")
     found: dict[Task, dict[str, TaskModel]] = {}
-    for task in tasks or tuple(Task):
+    for task in tasks or PREDICTION_TASKS:
         if store is not None:
             sets = list(store.champions(task))
         else:

@@ -173,13 +173,13 @@ class RegistryStore:
 
     def load(self, task: Task | str, version: str | None = None) -> TaskModel:
         """Verify a bundle's sha256 sums and load it (default: the champion)."""
-        from hitpred.models.pipeline import load_bundle_model
+        from hitpred.registry.loading import load_bundle
 
         version = self.resolve(task, version)
         folder = self.path(task, version)
         manifest = self.manifest(task, version)
         verify_folder(folder, manifest)
-        model = load_bundle_model(folder, manifest)
+        model = load_bundle(folder, manifest)
         logger.info("loaded %s v%s (%s) from %s", Task(task).value, version, model.name, folder)
         return model
 

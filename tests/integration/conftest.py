@@ -42,6 +42,8 @@ def isolated_settings(stack: Stack, tmp_path: Path) -> Settings:
         dlq_topic=f"test-{tag}.dlq",
         partitions=4,
         state_dir=tmp_path / "state",
+        # Derived model files (the ONNX export of the lyrics encoder) once per session.
+        model_cache=stack.workdir / "models",
         # An empty registry and a private Redis namespace: workers score with the baseline,
         # whatever a developer's checkout has trained.
         registry_uri=str(tmp_path / "registry"),
