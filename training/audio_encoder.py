@@ -86,26 +86,11 @@ class AudioTrainResult:
 
 
 def _decode(path: Path, sample_rate: int, excerpt_s: float) -> np.ndarray:
-    """Mono float32 at ``sample_rate``: the middle ``excerpt_s`` of the file.
+    """Mono float32 at ``sample_rate``: the middle ``excerpt_s`` of the file, decoded exactly
+    as the stream decodes a release's audio (same limits and refusals)."""
+    from hitpred.features.audio import decode_audio
 
-    Stand-in until :func:`hitpred.features.audio.decode_audio` is used here.
-    """
-    sf: Any = require("soundfile", "audio")
-    soxr: Any = require("soxr", "audio")
-    with sf.SoundFile(str(path)) as handle:
-        source_rate = int(handle.samplerate)
-        wanted = round(excerpt_s * source_rate)
-        if handle.frames > wanted:
-            handle.seek((handle.frames - wanted) // 2)
-        data = handle.read(wanted, dtype="float32", always_2d=True)
-    mono = data.mean(axis=1)
-    if mono.size == 0:
-        raise ValueError("no samples")
-    if not np.isfinite(mono).all():
-        raise ValueError("non-finite samples")
-    if source_rate != sample_rate:
-        mono = soxr.resample(mono, source_rate, sample_rate)
-    return np.ascontiguousarray(mono, dtype="float32")
+    return decode_audio(path.read_bytes(), sample_rate=sample_rate, excerpt_s=excerpt_s).samples
 
 
 def read_folder(folder: Path, sample_rate: int = 22050, excerpt_s: float = 30.0) -> LabelledClips:

@@ -111,6 +111,28 @@ class Enricher:
         self.fetch = fetch
         self.audio_encoder = audio_encoder
 
+    def warm_up(self) -> None:
+        """Run each model once on generated input at start-up, so the first real release does
+        not pay for lazy initialisation (librosa's numba compilation took ~19 s on a fresh
+        install here) and a broken install shows before any event is consumed."""
+        started = time.perf_counter()
+        if self.lyrics_for is not None:
+            self.lyrics_for(None).encode(["warming up the lyrics encoder"])
+        if self.fetch is not None:
+            try:
+                from hitpred.features.audio import Clip
+            except ImportError as exc:
+                logger.warning("audio analysis unavailable: %s", exc)
+                return
+            rate = self.limits.sample_rate
+            t = np.arange(3 * rate, dtype="float32") / rate
+            tone = (0.3 * np.sin(2 * np.pi * 440.0 * t)).astype("float32")
+            clip = Clip(samples=tone, sample_rate=rate, duration_s=3.0, sha256="")
+            _analyse(clip)
+            if self.audio_encoder is not None:
+                self.audio_encoder.embed([tone])
+        logger.info("enrichment models warmed up in %.1fs", time.perf_counter() - started)
+
     # -- the batch --------------------------------------------------------------------------
 
     def enrich(
