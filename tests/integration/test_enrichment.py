@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
+import soundfile
 
 from hitpred.baseline import synthetic_release_events
 from hitpred.models.base import Task
@@ -100,10 +101,15 @@ def test_releases_are_scored_from_whatever_inputs_they_carry(
     for fmt in FORMATS:
         shutil.copy(SHARED / "audio" / f"{CLIP}.{fmt}", root / f"clip.{fmt}")
     (root / "corrupt.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEfmt garbage" * 50)
+    (root / "notes.mp3").write_text("these are not the droids you are looking for\n" * 40)
+    (root / "huge.wav").write_bytes(b"\x00" * 3_500_000)  # over the byte cap below
+    silent = np.zeros(22050 * 3, dtype="float32")
+    soundfile.write(root / "silent.wav", silent, 22050)
     encoder_id = _register_champions(isolated_settings.registry_uri)
     settings = isolated_settings.model_copy(
         update={
             "audio_root": root,
+            "audio_max_bytes": 3_000_000,
             "embedding_cache_prefix": f"{isolated_settings.registry_cache_prefix}emb:",
         }
     )
@@ -122,6 +128,11 @@ def test_releases_are_scored_from_whatever_inputs_they_carry(
         "enrich-passwd": _event(21, audio_ref="/etc/passwd"),
         "enrich-escape": _event(22, audio_ref="../../etc/passwd"),
         "enrich-huge-lyrics": _event(23, lyrics="la " * 9000),
+        "enrich-silent": _event(24, audio_ref="silent.wav"),
+        "enrich-not-audio": _event(25, audio_ref="notes.mp3"),
+        "enrich-enormous": _event(26, audio_ref="huge.wav"),
+        "enrich-unreachable": _event(27, audio_ref="http://127.0.0.1:1/song.mp3"),
+        "enrich-missing": _event(28, audio_ref="nowhere.flac"),
     }
     for key, event in bad.items():
         event["event_id"] = key
@@ -154,6 +165,11 @@ def test_releases_are_scored_from_whatever_inputs_they_carry(
     assert "decodable" in letters["enrich-corrupt"].reason
     assert "/etc/passwd" not in (letters["enrich-escape"].reason.replace("../../etc/passwd", ""))
     assert "over the limit" in letters["enrich-huge-lyrics"].reason
+    assert "silent" in letters["enrich-silent"].reason
+    for key in ("enrich-corrupt", "enrich-silent", "enrich-not-audio", "enrich-enormous"):
+        print(f"{key}: {letters[key].reason}")
+    for key in ("enrich-unreachable", "enrich-missing", "enrich-passwd"):
+        print(f"{key}: {letters[key].reason}")
 
     # Audio only: genre from the GTZAN-layout champion, descriptors estimated and named.
     for i in range(len(FORMATS)):
