@@ -66,7 +66,8 @@ def list_(task: str | None, registry: str | None) -> None:
                 m["name"],
                 m["feature_set"],
                 m.get("data", {}).get("dataset", ""),
-                f"{primary.get('name', '')} {primary.get('cv_mean', float('nan')):.4f}",
+                f"{primary.get('name', '')} "
+                f"{primary.get('cv_mean', primary.get('value', float('nan'))):.4f}",
                 m.get("created_at", "")[:19],
             )
     Console().print(table)

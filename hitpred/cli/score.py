@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from hitpred.errors import HitPredError
-from hitpred.models.base import Task, TaskModel, TaskOutput
+from hitpred.models.base import PREDICTION_TASKS, Task, TaskModel, TaskOutput
 from hitpred.settings import get_settings
 
 __all__ = ["prediction_frame", "score", "score_frame"]
@@ -61,7 +61,7 @@ def score_frame(
 
 
 @click.command()
-@click.argument("task", type=click.Choice([t.value for t in Task]))
+@click.argument("task", type=click.Choice([t.value for t in PREDICTION_TASKS]))
 @click.option(
     "--data",
     "data",
