@@ -12,11 +12,14 @@ Protocol (fixed seeds, recorded in every manifest as ``evaluation``):
    current champion's cross-validated score measured with the same protocol on the same rows.
 
 XGBoost's small search and early stopping happen inside each fit (nested), so no choice is
-ever made on an evaluation fold.
+ever made on an evaluation fold. The ``lyrics`` and ``multimodal`` feature sets first embed
+the lyrics (:mod:`training.embeddings`, cached); a run with the multimodal model also
+cross-validates its ablations on the same folds (:mod:`training.ablation`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -26,13 +29,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hitpred.errors import ModelError
 from hitpred.models.base import Task
 from hitpred.models.multitask import MultitaskNet
 from hitpred.models.pipeline import MultitaskModel, PipelineModel
-from hitpred.models.torch_mlp import TorchMLP
 from hitpred.registry.store import BundleInfo, RegistryStore
-from training.data import FeatureSet, Kind, TrainingData, prepare
+from training.ablation import plan_ablations, run_ablations
+from training.data import EMBEDDING_SETS, FeatureSet, Kind, TrainingData, prepare
+from training.embeddings import DEFAULT_CACHE_DIR, LyricsEncoder, embed_for_training, load_encoder
 from training.evaluate import (
     PRIMARY,
     better,
@@ -42,7 +45,13 @@ from training.evaluate import (
     regression_metrics,
     summarise,
 )
-from training.zoo import MODELS, build_preprocessor, default_models, fit_xgboost
+from training.zoo import (
+    MULTIMODAL,
+    build_preprocessor,
+    feature_set_for,
+    fit_estimator,
+    model_names,
+)
 
 __all__ = [
     "Progress",
@@ -56,13 +65,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "holdout+stratified-group-kfold/v1"
-MULTITASK_MODELS = (
-    "multitask",
-    "mlp-genre",
-    "mlp-popularity",
-    "xgboost-genre",
-    "xgboost-popularity",
-)
 
 
 class Progress(Protocol):
@@ -97,6 +99,8 @@ class TrainConfig:
     holdout: float = 0.2
     promote: bool | None = None  # None: only when it beats the champion
     register: bool = True
+    lyrics_encoder: LyricsEncoder | None = None  # None: the stream's (load_lyrics_encoder)
+    embedding_cache: Path | None = DEFAULT_CACHE_DIR  # None: embed every run anew
 
 
 @dataclass
@@ -120,6 +124,8 @@ class TrainResult:
     promoted: bool = False
     promotion_reason: str = ""
     report: Path | None = None
+    ablation: dict[str, dict[str, Any]] = field(default_factory=dict)  # see training.ablation
+    embeddings: dict[str, str] = field(default_factory=dict)  # modality -> encoder model id
 
 
 # -- one fold ----------------------------------------------------------------------------------
@@ -137,22 +143,6 @@ def _fit_preprocessor(data: TrainingData, rows: np.ndarray, seed: int) -> tuple[
     # Multitask: the text score is fitted on popularity (data.y), the regression head's target.
     Xt = np.asarray(pre.fit_transform(data.X.iloc[rows], data.y[rows]), dtype="float32")
     return pre, Xt
-
-
-def _fit_model(name: str, Xt: np.ndarray, data: TrainingData, rows: np.ndarray, seed: int) -> Any:
-    if data.kind is Kind.MULTITASK:
-        genre = data.y_genre
-        assert genre is not None
-        if name == "multitask":
-            return MultitaskNet(random_state=seed).fit(Xt, genre[rows], data.y[rows])
-        if name == "mlp-genre":
-            return TorchMLP(kind="classifier", random_state=seed).fit(Xt, genre[rows])
-        if name == "mlp-popularity":
-            return TorchMLP(kind="regressor", random_state=seed).fit(Xt, data.y[rows])
-        if name == "xgboost-genre":
-            return fit_xgboost(Xt, genre[rows], Kind.MULTICLASS, seed)
-        return fit_xgboost(Xt, data.y[rows], Kind.REGRESSION, seed)
-    return MODELS[name].fit(Xt, data.y[rows], data.kind, seed)
 
 
 def _score(
@@ -198,7 +188,7 @@ def _cross_validate(
         progress.advance(f"fold {k + 1}/{config.folds} ({by}): preprocessing")
         for name in names:
             started = time.perf_counter()
-            estimator = _fit_model(name, Xt_train, data, train, config.seed)
+            estimator = fit_estimator(name, Xt_train, data, train, config.seed)
             metrics, _ = _score(name, estimator, Xt_test, data, test)
             metrics["fit_seconds"] = time.perf_counter() - started
             folds[name].append(metrics)
@@ -207,26 +197,6 @@ def _cross_validate(
 
 
 # -- the job -----------------------------------------------------------------------------------
-
-
-def _model_names(config: TrainConfig, kind: Kind) -> list[str]:
-    if kind is Kind.MULTITASK:
-        names = list(config.models or MULTITASK_MODELS)
-        unknown = [n for n in names if n not in MULTITASK_MODELS]
-        if unknown or "multitask" not in names:
-            raise ModelError(
-                f"multitask models are {', '.join(MULTITASK_MODELS)} (multitask required); "
-                f"got {', '.join(names)}"
-            )
-        return names
-    names = list(config.models or default_models(kind))
-    wrong = [n for n in names if n not in MODELS or kind not in MODELS[n].kinds]
-    if wrong:
-        raise ModelError(
-            f"unknown models for a {kind.value} task: {', '.join(wrong)}; "
-            f"available: {', '.join(default_models(kind))}"
-        )
-    return names
 
 
 def _primary_value(task: Task, summary: dict[str, Any]) -> float:
@@ -281,7 +251,7 @@ def fit_pipeline(
 ) -> PipelineModel | MultitaskModel:
     """Fit the preprocessing and model ``name`` on ``rows`` of ``data``: a ready TaskModel."""
     pre, Xt = _fit_preprocessor(data, rows, seed)
-    return _build_model(data, name, pre, _fit_model(name, Xt, data, rows, seed))
+    return _build_model(data, name, pre, fit_estimator(name, Xt, data, rows, seed))
 
 
 def _holdout(
@@ -329,13 +299,25 @@ def run_training(
     progress = progress or _Silent()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
+    config = dataclasses.replace(
+        config, feature_set=feature_set_for(config.feature_set, config.models)
+    )
     dataset = (load or load_dataset)(config.data)
+    embeddings: dict[str, str] = {}
+    steps = 0
+    if config.feature_set in EMBEDDING_SETS:
+        encoder = config.lyrics_encoder or load_encoder()
+        dataset, steps = embed_for_training(
+            dataset, encoder, config.embedding_cache, progress.advance
+        )
+        embeddings["lyrics"] = str(encoder.model_id)
     data = prepare(dataset, config.task, config.feature_set, config.exclude)
     seconds["load"] = time.perf_counter() - started
-    names = _model_names(config, data.kind)
+    names = model_names(config.models, data.kind)
+    variants = plan_ablations(dataset, data, config.exclude, names) if MULTIMODAL in names else []
     artist_split = config.feature_set is FeatureSet.RELEASE_ARTIST
-    n_cv = 1 + len(names)
-    progress.start(config.folds * n_cv * (2 if artist_split else 1) + 3)
+    n_cv = (1 + len(names)) * (2 if artist_split else 1) + 2 * len(variants)
+    progress.start(steps + config.folds * n_cv + 3)
 
     dev, test = holdout_split(data, config.holdout, config.seed)
     t = time.perf_counter()
@@ -346,6 +328,17 @@ def run_training(
         t = time.perf_counter()
         disjoint = _cross_validate(data, names, dev, config, progress, by="artist")
         seconds["artist_disjoint_cv"] = time.perf_counter() - t
+    ablation: dict[str, dict[str, Any]] = {}
+    if variants:
+        t = time.perf_counter()
+        ablation = run_ablations(
+            variants,
+            leaderboard,
+            data,
+            dev,
+            lambda d, n, r: _cross_validate(d, n, r, config, progress, by="group"),
+        )
+        seconds["ablation"] = time.perf_counter() - t
     best = _choose(config.task, leaderboard)
 
     t = time.perf_counter()
@@ -357,7 +350,7 @@ def run_training(
     result = TrainResult(
         config=config,
         data=data,
-        dataset_notes=tuple(getattr(dataset, "notes", ())),
+        dataset_notes=(*getattr(dataset, "notes", ()), *data.notes),
         leaderboard=leaderboard,
         artist_disjoint=disjoint,
         best=best,
@@ -368,6 +361,8 @@ def run_training(
         holdout_model=holdout_model,
         holdout_rows=test,
         seconds=seconds,
+        ablation=ablation,
+        embeddings=embeddings if data.lyrics_embedding else {},
     )
     if config.register:
         t = time.perf_counter()
@@ -402,7 +397,13 @@ def _publish(result: TrainResult, model: PipelineModel | MultitaskModel) -> None
             "duplicates_dropped": data.n_duplicates_dropped,
         },
         classes=model.classes if getattr(model, "classes", None) else None,
-        extra={"leaderboard": result.leaderboard, "artist_disjoint": result.artist_disjoint},
+        extra={
+            "leaderboard": result.leaderboard,
+            "artist_disjoint": result.artist_disjoint,
+            "ablation": result.ablation,
+            # The stream feeds this bundle only embeddings from the same encoders.
+            **({"embeddings": result.embeddings} if result.embeddings else {}),
+        },
     )
     result.bundle = info
     result.promoted, result.promotion_reason = _decide(store, config, info, key)

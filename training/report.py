@@ -2,8 +2,9 @@
 
 ``<report_dir>/<task>-<dataset>-<feature set>-<timestamp>/index.html`` holds the leaderboard
 (cross-validated mean +- std per metric), the hold-out figures of the chosen model, the
-artist-disjoint leaderboard for the opt-in artist feature set, the data notes and what was
-registered; the plots sit next to it.
+artist-disjoint leaderboard for the opt-in artist feature set, the ablations of the multimodal
+model, the embedding encoders used, the data notes and what was registered; the plots sit next
+to it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from hitpred.features.vector import AUDIO_EMBEDDING_PREFIX, LYRICS_EMBEDDING_PREFIX
 from training.data import Kind
 from training.evaluate import PRIMARY, metrics_for, regression_metrics
 from training.job import TrainResult
@@ -67,12 +69,30 @@ def feature_importance(
 
     base = _score(data.kind, metric, y, predict(X))
     scores: list[tuple[str, float]] = []
-    for column in data.features:
+    for label, columns in _input_groups(data.features):
         shuffled = X.copy()
-        shuffled[column] = rng.permutation(shuffled[column].to_numpy())
+        # An embedding is shuffled as a whole (rows swap vectors): one dimension alone
+        # means nothing.
+        order = rng.permutation(len(shuffled))
+        shuffled[columns] = shuffled[columns].to_numpy()[order]
         value = _score(data.kind, metric, y, predict(shuffled))
-        scores.append((column, (base - value) if higher else (value - base)))
+        scores.append((label, (base - value) if higher else (value - base)))
     return sorted(scores, key=lambda item: -item[1])
+
+
+def _input_groups(features: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """Inputs as permutation units: each column alone, each embedding as one block."""
+    groups: dict[str, list[str]] = {}
+    for column in features:
+        label = column
+        for prefix, name in (
+            (LYRICS_EMBEDDING_PREFIX, "lyrics embedding"),
+            (AUDIO_EMBEDDING_PREFIX, "audio embedding"),
+        ):
+            if column.startswith(prefix):
+                label = name
+        groups.setdefault(label, []).append(column)
+    return list(groups.items())
 
 
 def _plots(result: TrainResult, folder: Path) -> list[tuple[str, str]]:
@@ -172,7 +192,9 @@ def _fmt(summary: dict[str, Any]) -> str:
     return f"{mean:.4f} &plusmn; {std:.4f}"
 
 
-def _table(board: dict[str, dict[str, Any]], metrics: tuple[str, ...], best: str) -> str:
+def _table(
+    board: dict[str, dict[str, Any]], metrics: tuple[str, ...], best: str, inputs: bool = False
+) -> str:
     shown = [m for m in metrics if any(m in s for s in board.values())]
     head = "".join(f"<th>{html.escape(m)}</th>" for m in shown)
     rows = []
@@ -182,14 +204,38 @@ def _table(board: dict[str, dict[str, Any]], metrics: tuple[str, ...], best: str
         )
         seconds = summary.get("fit_seconds", {}).get("mean", float("nan"))
         mark = ' class="best"' if name == best else ""
-        rows.append(f"<tr{mark}><td>{html.escape(name)}</td>{cells}<td>{seconds:.1f}</td></tr>")
-    return f"<table><tr><th>model</th>{head}<th>fit s</th></tr>{''.join(rows)}</table>"
+        said = f"<td class='inputs'>{html.escape(summary['inputs'])}</td>" if inputs else ""
+        rows.append(
+            f"<tr{mark}><td>{html.escape(name)}</td>{cells}<td>{seconds:.1f}</td>{said}</tr>"
+        )
+    extra = "<th>inputs</th>" if inputs else ""
+    return f"<table><tr><th>model</th>{head}<th>fit s</th>{extra}</tr>{''.join(rows)}</table>"
+
+
+def _inputs_text(features: tuple[str, ...]) -> str:
+    return ", ".join(
+        label if len(columns) == 1 else f"{label} ({len(columns)} columns)"
+        for label, columns in _input_groups(features)
+    )
+
+
+def _ablation(result: TrainResult, metrics: tuple[str, ...]) -> list[str]:
+    if not result.ablation:
+        return []
+    return [
+        "<h2>Ablations of the multimodal model (same rows, same folds)</h2>",
+        "<p>Each row is cross-validated on the development rows and folds of the "
+        "leaderboard: what the multimodal network loses without a modality, and XGBoost on "
+        "the inputs of other feature sets for the same songs.</p>",
+        _table(result.ablation, metrics, "", inputs=True),
+    ]
 
 
 _CSS = """body{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
 text-align:right}td:first-child,th:first-child{text-align:left}tr.best{background:#e6f4ea}
-img{max-width:48%;margin:4px;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}"""
+img{max-width:48%;margin:4px;border:1px solid #eee}code{background:#f4f4f4;padding:1px 4px}
+td.inputs{text-align:left;font-size:85%;max-width:28em}"""
 
 
 def write_report(result: TrainResult, command: str = "") -> Path:
@@ -207,7 +253,7 @@ def write_report(result: TrainResult, command: str = "") -> Path:
         f"{html.escape(data.dataset)}</h1>",
         f"<p>Command: <code>{html.escape(command)}</code></p>" if command else "",
         f"<p>Feature set <b>{data.feature_set.value}</b>: {len(data.features)} inputs "
-        f"(<code>{html.escape(', '.join(data.features))}</code>). "
+        f"(<code>{html.escape(_inputs_text(data.features))}</code>). "
         f"{len(data.y):,} usable rows after dropping {data.n_duplicates_dropped:,} repeated "
         f"recordings (of {data.n_rows_loaded:,} loaded).</p>",
         f"<h2>Leaderboard: {config.folds}-fold stratified group cross-validation "
@@ -236,6 +282,15 @@ def write_report(result: TrainResult, command: str = "") -> Path:
             "sets were built per artist, so the random split flatters it.</p>",
             _table(result.artist_disjoint, metrics, result.best),
         ]
+    parts += _ablation(result, metrics)
+    if result.embeddings:
+        used = ", ".join(
+            f"{k}: <code>{html.escape(v)}</code>" for k, v in result.embeddings.items()
+        )
+        parts.append(
+            f"<p>Embedding encoders ({used}), recorded in the bundle: the stream serves it only "
+            "embeddings from the same encoders.</p>"
+        )
     holdout = {k: v for k, v in result.holdout_metrics.items() if isinstance(v, float)}
     parts += [
         f"<h2>Hold-out ({len(result.holdout_rows):,} rows, never used above)</h2>",
@@ -274,6 +329,8 @@ def write_report(result: TrainResult, command: str = "") -> Path:
         "best": result.best,
         "leaderboard": result.leaderboard,
         "artist_disjoint": result.artist_disjoint,
+        "ablation": result.ablation,
+        "embeddings": result.embeddings,
         "holdout": result.holdout_metrics,
         "seconds": result.seconds,
         "version": result.bundle.version if result.bundle else None,

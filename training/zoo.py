@@ -2,8 +2,10 @@
 
 Every model is a pair (preprocessor, estimator): the preprocessor (imputation + missing
 flags + scaling for numbers, one-hot or target encoding for categories, a stacked TF-IDF
-score for text) is fitted once per fold and shared by all estimators of that fold, which
-keeps cross-validating seven models affordable on two cores.
+score for text, and for each embedding a missing flag plus the scaled vector, zeros when
+absent) is fitted once per fold and shared by all estimators of that fold, which keeps
+cross-validating seven models affordable on two cores. The embedding blocks come last, so
+the multimodal network knows where its branches start.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sklearn.ensemble import (
     RandomForestClassifier,
     RandomForestRegressor,
 )
-from sklearn.impute import SimpleImputer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.linear_model import Lasso, LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
@@ -31,17 +33,25 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler, TargetEncoder
 from sklearn.svm import LinearSVC
 
 from hitpred.errors import ModelError
+from hitpred.models.multimodal import MultimodalNet
+from hitpred.models.multitask import MultitaskNet
 from hitpred.models.text import TextScorer
 from hitpred.models.torch_mlp import TorchMLP
-from training.data import Kind, TrainingData
+from training.data import FeatureSet, Kind, TrainingData
 
 __all__ = [
     "MODELS",
+    "MULTIMODAL",
+    "MULTITASK_MODELS",
     "ModelSpec",
     "balanced_weights",
     "build_preprocessor",
     "default_models",
+    "feature_set_for",
+    "fit_estimator",
+    "fit_multimodal",
     "fit_xgboost",
+    "model_names",
 ]
 
 logger = logging.getLogger(__name__)
@@ -89,9 +99,34 @@ def build_preprocessor(data: TrainingData, seed: int) -> ColumnTransformer:
         analyzer = "word" if column == "lyrics" else "char_wb"
         scorer = TextScorer(kind=text_kind, name=column, random_state=seed, analyzer=analyzer)
         parts.append((f"text_{column}", scorer, [column]))
+    for name, columns in (
+        ("lyrics_emb", data.lyrics_embedding),
+        ("audio_emb", data.audio_embedding),
+    ):
+        parts += _embedding_parts(name, columns)
     return ColumnTransformer(
         parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=True
     )
+
+
+def _embedding_parts(name: str, columns: tuple[str, ...]) -> list[tuple[str, Any, list[str]]]:
+    """A missing flag (1 = no embedding) followed by the scaled vector, zeros when absent.
+
+    Never the median imputation of the numeric inputs: an absent modality must not look like
+    an average song's lyrics. Scaling is fitted on the rows that have the embedding.
+    """
+    if not columns:
+        return []
+    vector = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("fill", SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True)),
+        ]
+    )
+    return [
+        (f"{name}_missing", MissingIndicator(features="all"), [columns[0]]),
+        (name, vector, list(columns)),
+    ]
 
 
 # -- XGBoost, tuned inside each fit (nested: never on the evaluation fold) -----------------
@@ -209,6 +244,23 @@ def _mlp(X: np.ndarray, y: np.ndarray, kind: Kind, seed: int) -> Any:
     return estimator.fit(X, y)
 
 
+def fit_multimodal(
+    X: np.ndarray, y: np.ndarray, kind: Kind, seed: int, lyrics_dim: int = 0, audio_dim: int = 0
+) -> MultimodalNet:
+    """The multimodal network on a preprocessed matrix whose last blocks are the embeddings
+    (``lyrics_dim`` / ``audio_dim`` wide, each after its missing flag)."""
+    net = MultimodalNet(
+        kind="regressor" if kind is Kind.REGRESSION else "classifier",
+        lyrics_dim=lyrics_dim,
+        audio_dim=audio_dim,
+        random_state=seed,
+    )
+    return net.fit(X, y)
+
+
+#: The model that reads one branch per modality (lyrics, audio, tabular).
+MULTIMODAL = "multimodal"
+
 _CLS = (Kind.BINARY, Kind.MULTICLASS)
 _REG = (Kind.REGRESSION,)
 _ALL = (*_CLS, *_REG)
@@ -266,6 +318,8 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec("xgboost", _ALL, fit_xgboost),
         ModelSpec("mlp", _ALL, _mlp),
+        # Opt-in: it needs the embedding layout, which fit_estimator passes from the data.
+        ModelSpec(MULTIMODAL, _ALL, fit_multimodal, default=False),
     )
 }
 
@@ -273,3 +327,72 @@ MODELS: dict[str, ModelSpec] = {
 def default_models(kind: Kind) -> list[str]:
     """The zoo's models for a learning problem."""
     return [name for name, spec in MODELS.items() if kind in spec.kinds and spec.default]
+
+
+def fit_estimator(
+    name: str, Xt: np.ndarray, data: TrainingData, rows: np.ndarray, seed: int
+) -> Any:
+    """Fit model ``name`` on the preprocessed ``Xt`` of ``rows`` of ``data``.
+
+    Multitask data trains the shared-trunk network or one of its single-task comparisons
+    (``mlp-genre``, ``xgboost-popularity``...); the multimodal network gets the widths of the
+    embedding blocks from ``data``.
+    """
+    if data.kind is Kind.MULTITASK:
+        genre = data.y_genre
+        assert genre is not None
+        if name == "multitask":
+            return MultitaskNet(random_state=seed).fit(Xt, genre[rows], data.y[rows])
+        if name == "mlp-genre":
+            return TorchMLP(kind="classifier", random_state=seed).fit(Xt, genre[rows])
+        if name == "mlp-popularity":
+            return TorchMLP(kind="regressor", random_state=seed).fit(Xt, data.y[rows])
+        if name == "xgboost-genre":
+            return fit_xgboost(Xt, genre[rows], Kind.MULTICLASS, seed)
+        return fit_xgboost(Xt, data.y[rows], Kind.REGRESSION, seed)
+    if name == MULTIMODAL:
+        widths = (len(data.lyrics_embedding), len(data.audio_embedding))
+        return fit_multimodal(Xt, data.y[rows], data.kind, seed, *widths)
+    return MODELS[name].fit(Xt, data.y[rows], data.kind, seed)
+
+
+def feature_set_for(feature_set: FeatureSet, models: list[str] | None) -> FeatureSet:
+    """The feature set a run uses: asking for the multimodal model with the default
+    ``release`` set means the ``multimodal`` set (its branches need the embeddings)."""
+    if models and MULTIMODAL in models and feature_set is FeatureSet.RELEASE:
+        logger.info("the multimodal model reads the multimodal feature set: using it")
+        return FeatureSet.MULTIMODAL
+    return feature_set
+
+
+#: The models of the multitask task: the shared-trunk network and its single-task comparisons.
+MULTITASK_MODELS = (
+    "multitask",
+    "mlp-genre",
+    "mlp-popularity",
+    "xgboost-genre",
+    "xgboost-popularity",
+)
+
+
+def model_names(models: list[str] | None, kind: Kind) -> list[str]:
+    """The models a run cross-validates (``None``: the default zoo of ``kind``); ModelError
+    names the valid ones when a name does not fit the task."""
+    if kind is Kind.MULTITASK:
+        names = list(models or MULTITASK_MODELS)
+        unknown = [n for n in names if n not in MULTITASK_MODELS]
+        if unknown or "multitask" not in names:
+            raise ModelError(
+                f"multitask models are {', '.join(MULTITASK_MODELS)} (multitask required); "
+                f"got {', '.join(names)}"
+            )
+        return names
+    names = list(models or default_models(kind))
+    wrong = [n for n in names if n not in MODELS or kind not in MODELS[n].kinds]
+    if wrong:
+        available = [n for n, spec in MODELS.items() if kind in spec.kinds]
+        raise ModelError(
+            f"unknown models for a {kind.value} task: {', '.join(wrong)}; "
+            f"available: {', '.join(available)}"
+        )
+    return names

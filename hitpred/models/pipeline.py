@@ -18,6 +18,7 @@ import pandas as pd
 
 from hitpred.errors import ModelError
 from hitpred.features.vector import feature_matrix
+from hitpred.models import multimodal as multimodal_adapter
 from hitpred.models import multitask as multitask_adapter
 from hitpred.models import sklearn as sklearn_adapter
 from hitpred.models import torch_mlp as torch_adapter
@@ -41,6 +42,7 @@ ADAPTERS: dict[str, ModuleType] = {
     xgboost_adapter.ADAPTER: xgboost_adapter,
     torch_adapter.ADAPTER: torch_adapter,
     multitask_adapter.ADAPTER: multitask_adapter,
+    multimodal_adapter.ADAPTER: multimodal_adapter,
 }
 
 
@@ -83,6 +85,8 @@ def adapter_for(estimator: Any) -> ModuleType:
         return torch_adapter
     if isinstance(estimator, multitask_adapter.MultitaskNet):
         return multitask_adapter
+    if isinstance(estimator, multimodal_adapter.MultimodalNet):
+        return multimodal_adapter
     return sklearn_adapter
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hitpred.models.base import Task
+from hitpred.models.pipeline import MultitaskModel, PipelineModel
 from hitpred.registry import RegistryStore
 from tests.unit.models.factories import fitted
 
@@ -21,7 +23,18 @@ def _register_all(root: Path) -> RegistryStore:
         store.register(model, metrics={}, evaluation={}, data={})
     model, _ = fitted(Task.MULTITASK, "multitask")
     store.register(model, metrics={}, evaluation={}, data={}, classes=model.classes)
+    store.register(_multimodal(), metrics={}, evaluation={}, data={})
     return store
+
+
+def _multimodal() -> PipelineModel | MultitaskModel:
+    """A hit model of the multimodal network, on generated embeddings."""
+    from tests.unit.training.test_serving_feature_sets import full_dataset
+    from training.data import FeatureSet, prepare
+    from training.job import fit_pipeline
+
+    data = prepare(full_dataset(120), Task.HIT, FeatureSet.MULTIMODAL)
+    return fit_pipeline(data, "multimodal", np.arange(len(data.y)), seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +64,11 @@ def test_bundles_load_with_pickle_disabled(
         monkeypatch.setattr(pickle, name, refuse)
     monkeypatch.setattr(torch, "load", refuse)
     _, data = fitted(Task.HIT, "xgboost", n=120)
+    adapters = set()
     for task in (Task.HIT, Task.MULTITASK):
         for version in store.versions(task):
             loaded = store.load(task, version)
             output = loaded.predict(data.X.iloc[:10])
             assert output.task is task
+            adapters.add(getattr(loaded, "manifest", {})["model"]["estimator"]["adapter"])
+    assert "multimodal" in adapters
