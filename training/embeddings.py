@@ -61,10 +61,18 @@ class LyricsEncoder(Protocol):
 
 
 def load_encoder(model_dir: Path | None = None) -> LyricsEncoder:
-    """The stream's lyrics encoder (local files only; nothing is downloaded)."""
+    """The stream's lyrics encoder, configured as the workers are (the ``HITPRED_LYRICS_*``
+    settings; local files only, nothing is downloaded)."""
     from hitpred.features.lyrics import load_lyrics_encoder
+    from hitpred.settings import get_settings
 
-    encoder: LyricsEncoder = load_lyrics_encoder(model_dir)
+    settings = get_settings()
+    encoder: LyricsEncoder = load_lyrics_encoder(
+        model_dir or settings.lyrics_model_dir,
+        runtime=settings.lyrics_runtime,
+        max_tokens=settings.lyrics_max_tokens,
+        cache_dir=settings.model_cache_dir,
+    )
     return encoder
 
 

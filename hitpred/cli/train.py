@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -46,10 +47,15 @@ class _Bar:
     "feature_set",
     default="release",
     show_default=True,
-    type=click.Choice(["release", "all", "release+artist"]),
-    help="release: known at release time (what the stream has); all: every column "
-    "but the target; release+artist: opt-in artist record (also evaluated "
-    "artist-disjoint).",
+    type=click.Choice(
+        ["release", "all", "release+artist", "core", "audio", "lyrics", "multimodal"]
+    ),
+    help="release: known at release time (Spotify-style descriptors, metadata, title); all: "
+    "every column but the target; release+artist: opt-in artist record (also evaluated "
+    "artist-disjoint); core: the descriptors audio analysis yields (tempo, key, mode, "
+    "loudness, duration) + metadata; audio: the GTZAN layout; lyrics: the lyrics embedding + "
+    "metadata; multimodal: all of them (chosen by itself for --models multimodal). "
+    "The stream serves release, core, audio, lyrics and multimodal champions.",
 )
 @click.option(
     "--models",
@@ -144,7 +150,7 @@ def train(
         raise click.ClickException(str(exc)) from exc
 
     table = Table(
-        title=f"{task} on {result.data.dataset} ({feature_set} features), "
+        title=f"{task} on {result.data.dataset} ({result.data.feature_set.value} features), "
         f"{config.folds}-fold CV, mean ± std"
     )
     shown = [
@@ -184,6 +190,8 @@ def train(
                 f"{m} {best[m]['mean']:.4f} ± {best[m]['std']:.4f}" for m in shown if m in best
             )
         )
+    if result.ablation:
+        _print_ablation(console, result.ablation, shown)
     holdout = ", ".join(
         f"{m} {result.holdout_metrics[m]:.4f}" for m in shown if m in result.holdout_metrics
     )
@@ -194,6 +202,22 @@ def train(
             f"registered {task} v{result.bundle.version}: {verdict} ({result.promotion_reason})"
         )
     console.print(f"report: {index}  ({result.seconds['total']:.0f} s)")
+
+
+def _print_ablation(console: Console, ablation: dict[str, Any], shown: list[str]) -> None:
+    """The ablation table: the same folds, some inputs left out."""
+    table = Table(title="ablations (same folds)")
+    table.add_column("variant")
+    table.add_column("inputs")
+    for metric in shown:
+        table.add_column(metric, justify="right")
+    for name, summary in ablation.items():
+        cells = [
+            f"{summary[m]['mean']:.4f} ± {summary[m]['std']:.4f}" if m in summary else "-"
+            for m in shown
+        ]
+        table.add_row(name, str(summary.get("inputs", "")), *cells)
+    console.print(table)
 
 
 def _train_audio(
