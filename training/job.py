@@ -416,13 +416,15 @@ def _decide(
 ) -> tuple[bool, str]:
     if config.promote is not None:
         return config.promote, "forced by --promote" if config.promote else "--no-promote"
-    champion = store.champion(config.task)
+    # Champions are kept per feature set: a lyrics model competes with lyrics models only.
+    feature_set = str(info.manifest.get("feature_set", ""))
+    champion = store.champions(config.task).get(feature_set)
     if champion is None:
-        return True, "first model of the task"
+        return True, f"first {feature_set} model of the task"
     incumbent = store.manifest(config.task, champion)
     if incumbent.get("evaluation") != key:
         return False, (
-            f"v{champion} was evaluated differently (other data, features or protocol); "
+            f"v{champion} was evaluated differently (other data or protocol); "
             f"compare by hand and run `hitpred models promote {config.task.value} "
             f"{info.version}` to switch"
         )

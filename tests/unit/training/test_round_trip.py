@@ -89,6 +89,17 @@ def test_train_register_score_round_trip(tmp_path: Path) -> None:
     expected = "2" if verdict["metrics"]["primary"]["cv_mean"] > auc else "1"
     assert champion == expected
 
+    # Another feature set competes only with its own kind: the first `core` model is its
+    # champion, and the `release` champion stays what it was.
+    core = runner.invoke(main, [*args[:7], "xgboost", "--features", "core", *args[8:]])
+    assert core.exit_code == 0, core.output
+    assert "first core model" in core.output
+    champions = {
+        p.stem: json.loads(p.read_text())["version"]
+        for p in (registry / "hit" / "champions").glob("*.json")
+    }
+    assert champions == {"release": expected, "core": "3"}
+
     listed = runner.invoke(main, ["models", "list", "--registry", str(registry)])
     assert listed.exit_code == 0, listed.output
     assert "hit" in listed.output and "release" in listed.output
