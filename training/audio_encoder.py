@@ -18,7 +18,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -26,9 +26,7 @@ from hitpred.errors import DataError, require
 from hitpred.models.audio_cnn import AudioCNNConfig, AudioEncoder, build_audio_cnn, clip_windows
 from hitpred.models.base import Task
 from hitpred.registry.store import BundleInfo, RegistryStore
-
-if TYPE_CHECKING:  # the job module imports the whole model zoo; only its protocol is needed
-    from training.job import Progress
+from training.progress import Progress, SilentProgress
 
 __all__ = [
     "AUDIO_SUFFIXES",
@@ -44,14 +42,6 @@ PROTOCOL = "stratified-file-holdout/v1"
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".au")
 #: Below this, a class cannot give both training crops and a validation file.
 MIN_FILES_PER_CLASS = 4
-
-
-class _Silent:
-    def start(self, total: int) -> None:
-        return None
-
-    def advance(self, description: str) -> None:
-        logger.debug("step: %s", description)
 
 
 @dataclass
@@ -304,7 +294,7 @@ def train_audio_encoder(
     ``MIN_FILES_PER_CLASS`` readable files in a label.
     """
     torch: Any = require("torch", "torch")
-    progress = progress or _Silent()
+    progress = progress or SilentProgress()
     started = time.perf_counter()
     progress.start(epochs + 1)
     data = read_folder(folder, sample_rate, excerpt_s)

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from training.evaluate import (
     regression_metrics,
     summarise,
 )
+from training.progress import Progress, SilentProgress
 from training.zoo import (
     MULTIMODAL,
     build_preprocessor,
@@ -54,7 +55,6 @@ from training.zoo import (
 )
 
 __all__ = [
-    "Progress",
     "TrainConfig",
     "TrainResult",
     "evaluation_key",
@@ -65,22 +65,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 PROTOCOL = "holdout+stratified-group-kfold/v1"
-
-
-class Progress(Protocol):
-    """Where the job reports its steps (the CLI draws a progress bar)."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, description: str) -> None: ...
-
-
-class _Silent:
-    def start(self, total: int) -> None:
-        return None
-
-    def advance(self, description: str) -> None:
-        logger.debug("step: %s", description)
 
 
 @dataclass
@@ -296,7 +280,7 @@ def run_training(
     """Run the whole job; see the module docstring for the protocol."""
     from hitpred.datasets import load_dataset
 
-    progress = progress or _Silent()
+    progress = progress or SilentProgress()
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     config = dataclasses.replace(
