@@ -14,12 +14,18 @@ and Essentia are imported on first use (the ``audio`` extra).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import io
 import logging
 import math
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any, cast
 
@@ -201,6 +207,40 @@ def _check_not_silent(samples: np.ndarray) -> None:
         )
 
 
+# -- librosa's compiled-code cache -------------------------------------------------------------
+
+_compiled = False
+_compiled_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _first_compilation() -> Iterator[None]:
+    """Serialise each process's first librosa analysis across processes.
+
+    librosa's numba functions compile on first use and write their machine code to a cache in
+    the installed package. Several processes doing that at once (workers starting together, a
+    test run beside its workers) corrupted the cache here: later loads of it segfaulted. The
+    first call of every process therefore runs under an exclusive file lock; the ones after
+    it use the code already in memory and take no lock.
+    """
+    global _compiled
+    if _compiled:
+        yield
+        return
+    with _compiled_lock:
+        if _compiled:
+            yield
+            return
+        path = Path(tempfile.gettempdir()) / "hitpred-librosa-numba.lock"
+        with path.open("a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+                _compiled = True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # -- descriptors ------------------------------------------------------------------------------
 
 
@@ -298,6 +338,11 @@ def gtzan_features(clip: Clip) -> dict[str, float]:
     the canonical ``tempo`` descriptor (:func:`estimate_descriptors`), not repeated here.
     """
     librosa = cast(Any, require("librosa", "audio"))
+    with _first_compilation():
+        return _gtzan_features(librosa, clip)
+
+
+def _gtzan_features(librosa: Any, clip: Clip) -> dict[str, float]:
     y = clip.samples
     if clip.sample_rate != GTZAN_SAMPLE_RATE:
         soxr = cast(Any, require("soxr", "audio"))
