@@ -32,7 +32,8 @@ from hitpred import metrics
 from hitpred.enrichment.cache import EmbeddingCache, content_hash
 from hitpred.errors import EnrichmentError, HitPredError
 from hitpred.features.vector import ESTIMABLE_DESCRIPTORS
-from hitpred.schemas import DESCRIPTOR_FIELDS, Embedding, EnrichedTrack, InputKind, ReleaseEvent
+from hitpred.schemas import Embedding, EnrichedTrack, InputKind, ReleaseEvent
+from hitpred.scoring import carries_descriptors
 
 __all__ = ["ANALYSIS_VERSION", "AudioEmbedder", "EnrichLimits", "Enricher", "LyricsEmbedder"]
 
@@ -287,7 +288,7 @@ def _track(event: ReleaseEvent, item: _Work, received: datetime, now: datetime) 
         if name in ESTIMABLE_DESCRIPTORS and getattr(event, name) is None
     }
     inputs: list[InputKind] = []
-    if any(getattr(event, name) is not None for name in DESCRIPTOR_FIELDS):
+    if carries_descriptors(event):
         inputs.append("descriptors")
     if estimated:
         inputs.append("estimated descriptors")
