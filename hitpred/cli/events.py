@@ -236,6 +236,15 @@ def wide_console() -> Console:
     return Console() if sys.stdout.isatty() else Console(width=140)
 
 
+#: Short names of a prediction's inputs, for the table.
+_INPUT_SHORT = {
+    "descriptors": "desc",
+    "estimated descriptors": "est",
+    "lyrics": "lyrics",
+    "audio": "audio",
+}
+
+
 def prediction_table(predictions: Sequence[dict[str, Any]], title: str = "Predictions") -> Table:
     """A rich table of decoded predictions, one line each (the models are named in the caption)."""
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
@@ -245,6 +254,7 @@ def prediction_table(predictions: Sequence[dict[str, Any]], title: str = "Predic
     table.add_column("tier", no_wrap=True)
     table.add_column("genre top-3", no_wrap=True)
     table.add_column("strongest feature")
+    table.add_column("inputs", no_wrap=True)
     models: set[str] = set()
     for p in predictions:
         hit = p.get("hit") or {}
@@ -262,6 +272,7 @@ def prediction_table(predictions: Sequence[dict[str, Any]], title: str = "Predic
             str(pop.get("tier", "-")),
             " ".join(f"{g['genre']} {g['probability']:.2f}" for g in genre.get("top3", [])) or "-",
             f"{top['feature']} {top['contribution']:+.2f}" if top else "-",
+            "+".join(_INPUT_SHORT.get(i, i) for i in p.get("inputs", [])) or "-",
         )
     table.caption = "models: " + ", ".join(sorted(models)) if models else None
     return table
