@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -125,14 +125,11 @@ class Candidate:
     reads_audio_features: bool
     lyrics_model: str | None = None
     audio_model: str | None = None
-    #: Modalities the model handles when absent (the multimodal net masks a missing one).
-    optional: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def of(cls, task: Task, model: TaskModel) -> Candidate:
         """What ``model`` reads, from its feature list and manifest."""
         features = set(model.features)
-        optional = frozenset({"audio"}) if model.feature_set == "multimodal" else frozenset()
         return cls(
             task=task,
             model=model,
@@ -143,7 +140,6 @@ class Candidate:
             reads_audio_features=any(f in features for f in GTZAN_FEATURES),
             lyrics_model=_embedding_model(model, "lyrics"),
             audio_model=_embedding_model(model, "audio"),
-            optional=optional,
         )
 
     def _embedding_ok(self, ids: np.ndarray, wanted: str | None) -> np.ndarray:
@@ -155,7 +151,7 @@ class Candidate:
         ok = np.ones(n, dtype=bool)
         if self.reads_lyrics:
             ok &= self._embedding_ok(avail.lyrics_model, self.lyrics_model)
-        if self.reads_audio_embedding and "audio" not in self.optional:
+        if self.reads_audio_embedding:
             ok &= self._embedding_ok(avail.audio_model, self.audio_model)
         if self.reads_audio_features:
             ok &= avail.audio_features

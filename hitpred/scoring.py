@@ -240,6 +240,17 @@ class Scorer:
                 reason = f"not an EnrichedTrack: {describe_validation_error(exc)}"
                 dead.append(dead_letter(message, "score", EventValidationError(reason)))
                 continue
+            try:
+                # The schema checks the envelope; the packed floats are checked here, per
+                # track, so one bad vector cannot fail the frame of the whole batch.
+                for embedding in (track.lyrics_embedding, track.audio_embedding):
+                    if embedding is not None:
+                        embedding.vector()
+            except ValueError as exc:
+                reason = f"not an EnrichedTrack: unusable embedding ({exc})"
+                error = EventValidationError(reason)
+                dead.append(dead_letter(message, "score", error, track.release.event_id))
+                continue
             tracks.append((message, track))
         result = self.score_tracks(tracks)
         result.dead_letters[:0] = dead

@@ -107,8 +107,14 @@ class Settings(BaseSettings):
         default=256,
         ge=1,
         description="Releases per enrichment batch (smaller than scoring batches: audio analysis "
-        "takes ~0.1-1 s per clip and a batch must finish within the consumer's poll interval). "
+        "takes ~1.5 s per 30 s excerpt and a batch must finish within max_batch_interval_s). "
         "HITPRED_ENRICH_BATCH_SIZE.",
+    )
+    max_batch_interval_s: float = Field(
+        default=900.0,
+        gt=0,
+        description="Longest time a batch stage may spend on one batch before the consumer "
+        "group considers it dead (Kafka's max.poll.interval.ms). HITPRED_MAX_BATCH_INTERVAL_S.",
     )
     audio_root: Path | None = Field(
         default=None,

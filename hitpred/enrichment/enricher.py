@@ -179,11 +179,20 @@ class Enricher:
             encoder = self.lyrics_for(language)
             by_encoder.setdefault(encoder.runtime_id, (encoder, []))[1].append(i)
         for encoder, members in by_encoder.values():
-            vectors = self._embed_lyrics(
-                encoder, [(events[i].lyrics or "").strip() for i in members]
-            )
+            try:
+                vectors = self._embed_lyrics(
+                    encoder, [(events[i].lyrics or "").strip() for i in members]
+                )
+            except Exception as exc:  # the group's lyrics become dead letters, not a crash
+                logger.warning("lyrics embedding with %s failed", encoder.runtime_id, exc_info=True)
+                for i in members:
+                    work[i].error = EnrichmentError(f"lyrics embedding failed ({_brief(exc)})")
+                continue
             for i, vector in zip(members, vectors, strict=True):
-                work[i].lyrics = Embedding.of(vector, encoder.model_id)
+                if np.isfinite(vector).all():
+                    work[i].lyrics = Embedding.of(vector, encoder.model_id)
+                else:
+                    work[i].error = EnrichmentError("lyrics embedding is not finite")
         elapsed = time.perf_counter() - started
         metrics.ENRICH_LATENCY.labels("lyrics").observe(elapsed)
         for i in kept:
@@ -219,6 +228,11 @@ class Enricher:
                 work[i].error = exc
             except HitPredError as exc:  # e.g. a missing extra: say so, keep the batch going
                 work[i].error = EnrichmentError(f"audio analysis unavailable: {exc}")
+            except Exception as exc:
+                # A decoder or analyser choking on hostile audio condemns this release only;
+                # the batch (and its offsets) must go on, or it would be consumed forever.
+                logger.warning("audio analysis of %r failed", events[i].event_id, exc_info=True)
+                work[i].error = EnrichmentError(f"audio analysis failed ({_brief(exc)})")
             work[i].ms += (time.perf_counter() - t0) * 1000.0
         metrics.ENRICH_LATENCY.labels("audio").observe(time.perf_counter() - started)
 
@@ -227,11 +241,12 @@ class Enricher:
             raise EnrichmentError("audio references are not followed by this worker")
         data = self.fetch(ref)
         digest = content_hash(data)
-        version = f"{ANALYSIS_VERSION}-{self.limits.excerpt_s:g}s"
+        excerpt = f"{self.limits.excerpt_s:g}s"
+        version = f"{ANALYSIS_VERSION}-{self.limits.sample_rate}hz-{excerpt}"
         keys = [self.cache.key("analysis", version, digest)]
         encoder = self.audio_encoder
         if encoder is not None:
-            keys.append(self.cache.key("audio", encoder.model_id, digest))
+            keys.append(self.cache.key("audio", f"{encoder.model_id}-{excerpt}", digest))
         found = self.cache.get_many("analysis", keys[:1]) + (
             self.cache.get_many("audio embedding", keys[1:]) if encoder else []
         )
@@ -256,6 +271,8 @@ class Enricher:
                     f"{clip.sample_rate} Hz (HITPRED_AUDIO_* settings disagree with the model)"
                 )
             vector = np.asarray(encoder.embed([samples]), dtype="float32")[0]
+            if not np.isfinite(vector).all():
+                raise EnrichmentError("audio embedding is not finite")
             self.cache.put_many([(keys[1], _pack(vector))])
         item.audio = Embedding.of(vector, encoder.model_id)
 
@@ -310,6 +327,12 @@ def _track(event: ReleaseEvent, item: _Work, received: datetime, now: datetime) 
     )
 
 
+def _brief(exc: BaseException) -> str:
+    """The error's type and a bounded slice of its message (no traceback, no paths beyond it)."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:160]}" if text else type(exc).__name__
+
+
 def _pack(vector: np.ndarray | None) -> bytes:
     return np.ascontiguousarray(vector, dtype="<f4").tobytes()
 
@@ -318,4 +341,5 @@ def _unpack(raw: bytes, dim: int) -> np.ndarray | None:
     """A cached vector, or None when the bytes do not hold ``dim`` floats (recompute)."""
     if len(raw) != 4 * dim:
         return None
-    return np.frombuffer(raw, dtype="<f4").astype("float32")
+    vector = np.frombuffer(raw, dtype="<f4").astype("float32")
+    return vector if np.isfinite(vector).all() else None

@@ -121,11 +121,19 @@ def decode_audio(
         raise EnrichmentError(f"not a decodable audio file ({_sndfile_reason(exc)})") from exc
     if not np.isfinite(block).all():
         raise EnrichmentError("not a decodable audio file (non-finite samples)")
-    mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+    # In float64: float files may hold huge values whose float32 sum overflows to inf.
+    mono = block.astype(np.float64).mean(axis=1)
+    peak = float(np.abs(mono).max()) if mono.size else 0.0
+    if peak > 1.0:
+        # Float formats may exceed full scale; analysers (Essentia's key extractor hung for
+        # minutes on values near 3e38) expect [-1, 1].
+        mono = mono / peak
     if native_rate != sample_rate:
         soxr = cast(Any, require("soxr", "audio"))
         mono = soxr.resample(mono, native_rate, sample_rate)
     samples = np.ascontiguousarray(mono, dtype=np.float32)
+    if not np.isfinite(samples).all():
+        raise EnrichmentError("not a decodable audio file (non-finite samples)")
     _check_not_silent(samples)
     return Clip(
         samples=samples,

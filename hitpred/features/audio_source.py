@@ -25,10 +25,11 @@ import os
 import re
 import stat
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import quote, unquote, urljoin, urlsplit
 
 from hitpred.errors import EnrichmentError
 
@@ -136,6 +137,9 @@ def _read_fd(fd: int, root: Path, ref: str, max_bytes: int) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         raise EnrichmentError(f"audio_ref {_shown(ref)} is not a regular file")
+    if info.st_nlink > 1:
+        # A hard link inside the root may name a file that lives outside it.
+        raise EnrichmentError(f"audio_ref {_shown(ref)} has several hard links; refused")
     if info.st_size > max_bytes:
         raise EnrichmentError(
             f"audio_ref {_shown(ref)} is {info.st_size:,} bytes, over the {max_bytes:,} byte cap"
@@ -193,6 +197,8 @@ def _check_url(url: str, policy: AudioPolicy) -> tuple[str, str, int | None, str
         kind = "IP address" if _is_ip(host) else "host"
         raise EnrichmentError(f"audio_ref {_shown(url)}: {kind} {host!r} is not allowed")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # http.client sends ASCII only: percent-encode anything else (a title with an accent).
+    target = quote(target, safe="/?&=%:@!$'()*+,;~-._")
     return scheme, host, port, target
 
 
@@ -216,6 +222,11 @@ def _fetch_url(
         http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     )
     connection = connection_type(host, port, timeout=remaining)
+    # The socket time-out bounds each read; this timer bounds the whole exchange (a server
+    # trickling header lines would otherwise get the full time-out per line).
+    watchdog = threading.Timer(remaining, connection.close)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request(
             "GET",
@@ -239,6 +250,7 @@ def _fetch_url(
         reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
         raise EnrichmentError(f"audio_ref {_shown(url)} cannot be fetched ({reason})") from exc
     finally:
+        watchdog.cancel()
         connection.close()
 
 

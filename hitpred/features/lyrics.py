@@ -45,10 +45,10 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: Runtimes by name. ``auto`` (the default) is ``torch-bf16`` where bf16 runs in hardware (a
-#: CPU with avx512_bf16 or AMX, a CUDA GPU), else ``onnx-int8``: on this 2-core avx512_bf16
-#: CPU, idle, 160/s and 150/s at min cosine 0.99997 and 0.990 to fp32. Under CPU contention
-#: torch's OpenMP threads slow down far more than ONNX Runtime's (19/s against 58/s): a worker
-#: sharing its cores may prefer ``onnx-int8``. Figures and command: ``python -m bench.lyrics``.
+#: CPU with avx512_bf16 or AMX, a CUDA GPU), else ``onnx-int8``: both reach about 150 lyrics/s
+#: at 128 tokens on the 2-core development machine, idle, at min cosine 0.99997 and 0.990 to
+#: fp32. Under CPU contention torch's OpenMP threads slow down far more than ONNX Runtime's: a
+#: worker sharing its cores may prefer ``onnx-int8``. Figures: README, ``python -m bench.lyrics``.
 RUNTIMES = ("torch", "torch-bf16", "torch-int8", "onnx", "onnx-int8")
 DEFAULT_RUNTIME = "auto"
 _DEFAULT_NAME = "all-MiniLM-L6-v2"

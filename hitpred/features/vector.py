@@ -153,13 +153,13 @@ def tracks_to_frame(tracks: Sequence[EnrichedTrack]) -> pd.DataFrame:
         dims = [e.dim for e in embeddings if e is not None]
         if not dims:
             continue
-        # One embedding space per column block: rows embedded by an encoder of another width
-        # (a per-language model) stay missing here; the router checks the encoder id anyway.
-        dim = max(set(dims), key=dims.count)
-        matrix = np.full((n, dim), np.nan, dtype="float32")
+        # Rows embedded by encoders of different widths (per-language models) share the
+        # columns up to their own width; the router gives each row only to models trained on
+        # its encoder, so no model reads another encoder's vector.
+        matrix = np.full((n, max(dims)), np.nan, dtype="float32")
         for row, embedding in enumerate(embeddings):
-            if embedding is not None and embedding.dim == dim:
-                matrix[row] = embedding.vector()
+            if embedding is not None:
+                matrix[row, : embedding.dim] = embedding.vector()
         extra.append(embedding_frame(prefix, matrix, index=frame.index))
     if extra:
         frame = pd.concat([frame, *extra], axis=1)

@@ -220,6 +220,7 @@ class AudioEncoder:
     task: Task = Task.AUDIO_EMBEDDING
     feature_set: str = "audio"
     features: tuple[str, ...] = field(default=())
+    _digest: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.module.eval()
@@ -242,10 +243,14 @@ class AudioEncoder:
 
     @property
     def model_id(self) -> str:
-        """``audio-cnn/v<version>`` once registered, else a hash of the weights."""
-        if self.version:
-            return f"{ADAPTER}/v{self.version}"
-        return f"{ADAPTER}/sha256:{_weights_digest(self.module)}"
+        """``audio-cnn/v<version>@<weights hash>`` once registered, else the hash alone: the
+        weights are part of the id, so a recreated registry or another deployment sharing the
+        Redis cache never gets this model's cached vectors for another model."""
+        if not self.version:  # still training, perhaps: hash the weights as they are now
+            return f"{ADAPTER}/sha256:{_weights_digest(self.module)}"
+        if self._digest is None:  # a registered encoder's weights no longer change
+            self._digest = _weights_digest(self.module)
+        return f"{ADAPTER}/v{self.version}@{self._digest}"
 
     def embed(self, clips: Sequence[np.ndarray], batch_size: int = 16) -> np.ndarray:
         """``(n, dim)`` float32 L2-normalised embeddings, one per clip.

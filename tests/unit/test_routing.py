@@ -132,3 +132,36 @@ def test_audio_layout_model_answers_audio_only_releases() -> None:
     assert "hit" in first["unanswered"]
     assert second["hit"]["probability"] == 0.7
     assert second["hit"]["model"]["inputs"] == ["estimated descriptors", "audio"]
+
+
+def test_a_bad_vector_dead_letters_its_track_only() -> None:
+    model = Fixed(Task.HIT, "release", tuple(DESCRIPTOR_FIELDS), 0.5)
+    good = _track(0, descriptors=True, lyrics=False, audio=False)
+    bad = _track(1, descriptors=True, lyrics=True, audio=False)
+    wire = orjson.loads(bad.to_json())
+    wire["lyrics_embedding"]["b64"] = Embedding.of(np.array([np.nan] * 4), "enc@1").b64
+    messages = [
+        RawMessage(value=good.to_json(), key=b"t0", topic="e", offset=0),
+        RawMessage(value=orjson.dumps(wire), key=b"t1", topic="e", offset=1),
+    ]
+    result = Scorer({Task.HIT: model}).score_enriched(messages)
+    assert [r.event_id for r in result.records] == ["e0"]
+    (letter,) = result.dead_letters
+    assert letter.event_id == "e1" and "unusable embedding" in letter.reason
+
+
+def test_rows_from_encoders_of_other_widths_keep_their_own_vectors() -> None:
+    from hitpred.features.vector import tracks_to_frame
+
+    now = datetime.now(UTC)
+    base = _track(0, descriptors=False, lyrics=False, audio=False).release
+    narrow = EnrichedTrack(
+        release=base, lyrics_embedding=Embedding.of(np.full(4, 0.5), "en@1"),
+        received_at=now, enriched_at=now, enrich_ms=0,
+    )  # fmt: skip
+    wide = narrow.model_copy(update={"lyrics_embedding": Embedding.of(np.full(8, 0.25), "es@1")})
+    frame = tracks_to_frame([narrow, wide, wide])
+    columns = embedding_columns("lyrics_emb_", 8)
+    assert frame.loc[0, columns[:4]].tolist() == [0.5] * 4
+    assert frame.loc[0, columns[4:]].isna().all()
+    assert frame.loc[1, columns].tolist() == [0.25] * 8

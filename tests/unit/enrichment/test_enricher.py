@@ -122,3 +122,33 @@ def test_stage_function_dead_letters_enrichment_failures_and_keeps_the_rest() ->
     (letter,) = result.dead_letters
     assert letter.stage == "enrich" and letter.event_id == events[1]["event_id"]
     assert "over the limit" in letter.reason and letter.source_offset == 1
+
+
+def test_an_analyser_crash_is_one_dead_letter_not_a_lost_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import hitpred.enrichment.enricher as enricher_module
+
+    def boom(clip: object) -> dict[str, dict[str, float]]:
+        raise RuntimeError("librosa: Input must be finite\nTraceback (most recent call last)")
+
+    monkeypatch.setattr(enricher_module, "_analyse", boom)
+    monkeypatch.setattr(Enricher, "_decode", lambda self, data: object())
+    bad, good = _enricher(fetch=lambda ref: b"bytes").enrich(
+        [_release(audio_ref="x.wav"), _release(lyrics="la la")]
+    )
+    assert isinstance(bad, EnrichmentError)
+    assert str(bad) == "audio analysis failed (RuntimeError: librosa: Input must be finite)"
+    assert isinstance(good, EnrichedTrack) and good.inputs == ["lyrics"]
+
+
+def test_an_encoder_crash_or_nan_is_a_dead_letter_per_release() -> None:
+    class Broken(CountingEncoder):
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            out = super().encode(texts)
+            out[0] = np.nan
+            return out
+
+    nan, fine = _enricher(Broken()).enrich([_release(lyrics="one"), _release(lyrics="two")])
+    assert isinstance(nan, EnrichmentError) and "not finite" in str(nan)
+    assert isinstance(fine, EnrichedTrack) and fine.lyrics_embedding is not None

@@ -264,3 +264,22 @@ def test_real_clip_gtzan_within_the_csv_ranges(real: dict[str, bytes]) -> None:
         # var, another frame size, a wrong column) is off by far more.
         span = high - low
         assert low - span <= got[name] <= high + span, (name, got[name], low, high)
+
+
+def test_float_audio_far_over_full_scale_is_normalised_not_a_hang() -> None:
+    # A float WAV near float32's maximum once overflowed the downmix to inf and hung
+    # Essentia's key extractor for minutes.
+    import io
+
+    import soundfile
+
+    rate = 22050
+    t = np.arange(2 * rate) / rate
+    tone = np.sin(2 * np.pi * 440.0 * t) * 3e38
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.stack([tone, tone], axis=1).astype("float32"), rate,
+                    format="WAV", subtype="FLOAT")  # fmt: skip
+    clip = decode_audio(buffer.getvalue())
+    assert np.isfinite(clip.samples).all() and np.abs(clip.samples).max() <= 1.0
+    description = describe_audio(clip)
+    assert description.descriptors.get("key") == 9  # A

@@ -285,3 +285,15 @@ def test_redirects_are_refused_or_rechecked(server: str, loopback_only: None) ->
     _refused(f"{server}/redirect", _http(), "HTTP 302 redirect not followed")
     assert fetch_audio(f"{server}/redirect", _http(max_redirects=1)) == WAV
     _refused(f"{server}/redirect-out", _http(max_redirects=3), "IP address '10.0.0.1'")
+
+
+def test_hard_link_inside_root_to_a_file_outside_is_refused(root: Path) -> None:
+    outside = root.parent / "outside.wav"
+    outside.write_bytes(WAV)
+    os.link(outside, root / "linked.wav")
+    _refused("linked.wav", AudioPolicy(root=root), "hard links")
+
+
+def test_a_non_ascii_path_is_percent_encoded_not_a_crash(server: str, loopback_only: None) -> None:
+    # Before: http.client raised UnicodeEncodeError, which no caller expected.
+    _refused(f"{server}/café.wav", _http(), "HTTP 404")

@@ -129,7 +129,7 @@ def test_registry_round_trip(encoder: AudioEncoder, tmp_path: Path) -> None:
     manifest = store.manifest(Task.AUDIO_EMBEDDING, info.version)
     assert manifest["features"] == list(encoder.features)
     loaded = load_audio_encoder(info.path, manifest)
-    assert loaded.model_id == "audio-cnn/v1" and loaded.version == "1"
+    assert loaded.model_id.startswith("audio-cnn/v1@") and loaded.version == "1"
     clip = [_clip(2.5, 9)]
     np.testing.assert_array_equal(loaded.embed(clip), encoder.embed(clip))
 
