@@ -4,10 +4,14 @@ Reading guide:
 - ``schemas``      the events on every topic (release, enriched track, prediction, dead letter)
 - ``settings``     all configuration, read from ``HITPRED_*`` once
 - ``errors``       the root error and its subclasses
-- ``features``     the canonical feature frame shared by training and serving
+- ``features``     the canonical feature frame shared by training and serving; lyrics
+                   embeddings, language, audio fetching and analysis
+- ``enrichment``   a batch of releases -> enriched tracks (embeddings, estimates), Redis cache
 - ``datasets``     one loader per public data set format, mapped onto release-event fields
 - ``models``       one adapter per framework, safe native formats, no pickle
 - ``registry``     versioned model bundles, champions per task, Redis cache
+- ``champions``    which models a worker serves (one champion per task and feature set)
+- ``routing``      per release and task, the champion whose inputs the release carries
 - ``scoring``      batch scoring of release events into predictions
 - ``stack``        the embedded development stack (tansu broker, Valkey)
 - ``cli``          the ``hitpred`` command

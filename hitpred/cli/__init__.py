@@ -38,6 +38,7 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup)
+@click.version_option(package_name="hitpred", prog_name="hitpred")
 @click.option("-v", "--verbose", count=True, help="More logging (-v info, -vv debug).")
 def main(verbose: int) -> None:
     """HitPred: hit, popularity and genre predictions for new releases."""

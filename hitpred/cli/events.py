@@ -17,6 +17,7 @@ import click
 import orjson
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -230,6 +231,15 @@ async def collect(
         await consumer.stop()
 
 
+def _json_object(value: bytes | None) -> dict[str, Any] | None:
+    """A message value as a JSON object, or None when it is not one (never raises)."""
+    try:
+        parsed = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
 def wide_console() -> Console:
     """A console for prediction tables: a terminal's own width, 140 columns in logs and pipes
     (rich's 80-column default would fold the genre column into unreadable fragments)."""
@@ -310,14 +320,19 @@ def tail(
                 bootstrap, topics, from_beginning=from_beginning, timeout=timeout
             ):
                 seen += 1
+                message = None if as_json else _json_object(value)
                 if as_json:
                     click.echo(value.decode("utf-8", "replace"))
+                elif message is None:
+                    flush()
+                    console.print(f"unreadable message on {escape(topic)}: {value[:80]!r}")
                 elif topic == settings.dlq_topic:
                     flush()
-                    letter = orjson.loads(value)
-                    console.print(f"[red]dead letter[/] {letter['stage']}: {letter['reason']}")
+                    stage = escape(str(message.get("stage", "?")))
+                    reason = escape(str(message.get("reason", "?")))
+                    console.print(f"[red]dead letter[/] {stage}: {reason}")
                 else:
-                    pending.append(orjson.loads(value))
+                    pending.append(message)
                     if len(pending) >= 25 or time.monotonic() - flushed > 1.0:
                         flush()
                 if limit is not None and seen >= limit:

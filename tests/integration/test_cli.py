@@ -90,6 +90,27 @@ def test_tail_prints_predictions_as_json_lines(isolated_settings: Settings) -> N
     assert sorted(result.stdout.split()) == sorted(v.decode() for v in lines)
 
 
+def test_tail_survives_unreadable_dead_letters_and_escapes_markup(
+    isolated_settings: Settings,
+) -> None:
+    s = isolated_settings
+    letter = {"stage": "validate", "reason": "[bold red]forged[/] markup"}
+    values = [b"\xff not json", b"[1, 2]", orjson.dumps(letter)]
+    produce(s.kafka_bootstrap or "", s.dlq_topic, [(None, v) for v in values])
+    result = _run(["tail", "--dlq", "--from-beginning", "--limit", "3", "--timeout", "30"], s)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("unreadable message") == 2
+    assert "[bold red]forged[/] markup" in result.stdout  # shown as text, not as markup
+    assert "Traceback" not in result.stderr
+
+
+def test_version() -> None:
+    from hitpred import __version__
+
+    result = subprocess.run([HITPRED, "--version"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and __version__ in result.stdout
+
+
 def test_demo_runs_to_a_clean_end(stack: Stack, tmp_path: Path) -> None:
     settings = Settings(
         kafka_bootstrap=None,
