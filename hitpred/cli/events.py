@@ -7,7 +7,7 @@ import csv
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,7 +147,11 @@ async def publish_messages(
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=10, acks="all")
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # a failed start leaves its connections open otherwise
+        raise
     task = progress.add_task(f"publishing to {topic}", total=len(messages)) if progress else None
     try:
         for start in range(0, len(messages), chunk):
@@ -173,13 +177,14 @@ def publish(file: Path, topic: str | None) -> None:
         if row.problem:
             console.print(f"[yellow]line {row.line}[/]: {row.problem}")
     with Progress(console=console) as progress:
-        asyncio.run(
+        _run_against_broker(
+            bootstrap,
             publish_messages(
                 bootstrap,
                 topic or settings.releases_topic,
                 [(r.key, r.value) for r in rows],
                 progress,
-            )
+            ),
         )
     flagged = sum(1 for r in rows if r.problem)
     console.print(
@@ -203,7 +208,11 @@ async def collect(
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
+    try:
+        await consumer.start()
+    except BaseException:
+        await consumer.stop()  # a failed start leaves its connections open otherwise
+        raise
     try:
         await consumer.topics()  # fetches the cluster metadata
         assigned: list[TopicPartition] = []
@@ -229,6 +238,19 @@ async def collect(
                     yield tp.topic, record.key, record.value
     finally:
         await consumer.stop()
+
+
+def _run_against_broker(bootstrap: str, work: Coroutine[Any, Any, Any]) -> None:
+    """Run a coroutine that talks to the broker; a broker failure is one line, not a traceback."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        asyncio.run(work)
+    except KafkaError as exc:
+        raise click.ClickException(
+            f"the Kafka broker at {bootstrap} did not answer ({type(exc).__name__}: {exc}); "
+            "is it running (`hitpred up`), and is HITPRED_KAFKA_BOOTSTRAP right?"
+        ) from exc
 
 
 def _json_object(value: bytes | None) -> dict[str, Any] | None:
@@ -341,6 +363,6 @@ def tail(
             flush()
 
     try:
-        asyncio.run(run())
+        _run_against_broker(bootstrap, run())
     except KeyboardInterrupt:
         pass

@@ -104,6 +104,18 @@ def test_tail_survives_unreadable_dead_letters_and_escapes_markup(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("command", [["tail", "--timeout", "5"], ["publish", "events.jsonl"]])
+def test_an_unreachable_broker_is_one_line_not_a_traceback(
+    isolated_settings: Settings, tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "events.jsonl").write_text("{}\n")
+    s = isolated_settings.model_copy(update={"kafka_bootstrap": "127.0.0.1:1"})
+    args = [str(tmp_path / a) if a.endswith(".jsonl") else a for a in command]
+    result = _run(args, s, timeout=60)
+    assert result.returncode == 1
+    assert "127.0.0.1:1 did not answer" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_version() -> None:
     from hitpred import __version__
 
