@@ -27,6 +27,7 @@ import stat
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urljoin, urlsplit
@@ -145,13 +146,15 @@ def _read_fd(fd: int, root: Path, ref: str, max_bytes: int) -> bytes:
             f"audio_ref {_shown(ref)} is {info.st_size:,} bytes, over the {max_bytes:,} byte cap"
         )
     _check_opened_inside(fd, root, ref)
+    # The file may grow after fstat: the cap holds while reading too.
+    return _read_capped(lambda: os.read(fd, _CHUNK), ref, max_bytes)
+
+
+def _read_capped(read: Callable[[], bytes], ref: str, max_bytes: int) -> bytes:
+    """Everything ``read`` yields until it returns b"", refused once it passes ``max_bytes``."""
     chunks: list[bytes] = []
     total = 0
-    while True:
-        # The file may grow after fstat: the cap holds while reading too.
-        chunk = os.read(fd, min(_CHUNK, max_bytes + 1 - total))
-        if not chunk:
-            break
+    while chunk := read():
         total += len(chunk)
         if total > max_bytes:
             raise EnrichmentError(f"audio_ref {_shown(ref)} is over the {max_bytes:,} byte cap")
@@ -266,9 +269,8 @@ def _read_body(
         raise EnrichmentError(
             f"audio_ref {_shown(url)} is {int(declared):,} bytes, over the {max_bytes:,} byte cap"
         )
-    chunks: list[bytes] = []
-    total = 0
-    while True:
+
+    def read() -> bytes:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise EnrichmentError(f"audio_ref {_shown(url)} cannot be fetched (timed out)")
@@ -276,11 +278,6 @@ def _read_body(
         # server trickling bytes cannot hold the thread past timeout_s.
         if connection.sock is not None:
             connection.sock.settimeout(remaining)
-        chunk = response.read1(_CHUNK)
-        if not chunk:
-            break
-        total += len(chunk)
-        if total > max_bytes:
-            raise EnrichmentError(f"audio_ref {_shown(url)} is over the {max_bytes:,} byte cap")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        return response.read1(_CHUNK)
+
+    return _read_capped(read, url, max_bytes)
