@@ -53,32 +53,28 @@ def create_app(settings: Settings | None = None) -> faust.App:
     app.service(runtime)  # type: ignore[arg-type]
     register_deadletters(app, topics, runtime)
     roles = settings.role_set
-    if "enrich" in roles:
-        # Always its own consumer group: enrichment (lyrics model, audio analysis) scales
-        # apart from scoring, e.g. HITPRED_ROLES=enrich on machines with more cores.
-        enrich = BatchStage(
+
+    def batch_stage(stage: str, source: str, target: str, batch_size: int | None = None) -> None:
+        service = BatchStage(
             runtime,
-            stage="enrich",
-            source=settings.releases_topic,
-            target=settings.enriched_topic,
-            group_id=f"{settings.app_id}-enrich",
+            stage=stage,
+            source=source,
+            target=target,
             bootstrap=bootstrap,
-            batch_size=settings.enrich_batch_size,
+            batch_size=batch_size,
             beacon=runtime.beacon,
         )
-        app.service(enrich)  # type: ignore[arg-type]
+        app.service(service)  # type: ignore[arg-type]
+
+    if "enrich" in roles:
+        # Always a batch stage in its own consumer group: enrichment (lyrics model, audio
+        # analysis) scales apart from scoring, e.g. HITPRED_ROLES=enrich on bigger machines.
+        batch_stage(
+            "enrich", settings.releases_topic, settings.enriched_topic, settings.enrich_batch_size
+        )
     if "score" in roles:
         if settings.engine == "batch":
-            score = BatchStage(
-                runtime,
-                stage="score",
-                source=settings.enriched_topic,
-                target=settings.predictions_topic,
-                group_id=f"{settings.app_id}-score",
-                bootstrap=bootstrap,
-                beacon=runtime.beacon,
-            )
-            app.service(score)  # type: ignore[arg-type]
+            batch_stage("score", settings.enriched_topic, settings.predictions_topic)
         else:
             register_score(app, topics, runtime)
     return app

@@ -36,7 +36,6 @@ class BatchStage(Service):
         stage: str,
         source: str,
         target: str,
-        group_id: str,
         bootstrap: str,
         batch_size: int | None = None,
         **kwargs: object,
@@ -46,7 +45,8 @@ class BatchStage(Service):
         self.stage = stage
         self.source = source
         self.target = target
-        self.group_id = group_id
+        # Each stage is its own consumer group, so enrichment and scoring scale apart.
+        self.group_id = f"{runtime.settings.app_id}-{stage}"
         self.bootstrap = bootstrap
         self.batch_size = batch_size or runtime.settings.batch_size
         self._consumer: AIOKafkaConsumer | None = None
