@@ -25,6 +25,7 @@ import numpy as np
 from hitpred.errors import DataError, require
 from hitpred.models.audio_cnn import AudioCNNConfig, AudioEncoder, build_audio_cnn, clip_windows
 from hitpred.models.base import Task
+from hitpred.models.torch_mlp import EarlyStopping
 from hitpred.registry.store import BundleInfo, RegistryStore
 from training.progress import Progress, SilentProgress
 
@@ -201,7 +202,7 @@ def _fit(
     optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=1e-4)
     length = config.window_samples
     history: list[dict[str, float]] = []
-    best_loss, best_state, best_pred, since_best = float("inf"), None, np.zeros(0), 0
+    stopper, best_pred = EarlyStopping(patience, min_delta=1e-4), np.zeros(0)
     for epoch in range(1, epochs + 1):
         module.train()
         order = rng.permutation(train)
@@ -229,16 +230,11 @@ def _fit(
             }
         )
         progress.advance(f"epoch {epoch}: val loss {val_loss:.3f}, val acc {val_acc:.3f}")
-        if val_loss < best_loss - 1e-4:
-            best_loss, best_pred, since_best = val_loss, predicted, 0
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        else:
-            since_best += 1
-            if since_best >= patience:
-                break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
+        if stopper.update(module, val_loss):
+            best_pred = predicted
+        elif stopper.stop:
+            break
+    stopper.restore(module)
     return history, best_pred
 
 

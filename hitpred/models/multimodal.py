@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hitpred.errors import ModelError, require
-from hitpred.models.torch_mlp import check_adapter, load_weights, save_weights
+from hitpred.models.torch_mlp import EarlyStopping, check_adapter, load_weights, save_weights
 
 __all__ = ["ADAPTER", "MultimodalNet", "load_model", "save_model"]
 
@@ -110,7 +110,7 @@ def _fit_module(net: MultimodalNet, X: np.ndarray, target: np.ndarray, loss_fn: 
     batch_size = max(16, min(net.batch_size, len(fit_idx) // 20))
     x, y = torch.as_tensor(X), torch.as_tensor(target)
     optimiser = torch.optim.Adam(net.module_.parameters(), lr=net.lr, weight_decay=net.weight_decay)
-    best, best_state, since_best = float("inf"), None, 0
+    stopper = EarlyStopping(net.patience, min_delta=1e-5)
     for _ in range(net.epochs):
         net.module_.train()
         for start in range(0, len(fit_idx), batch_size):
@@ -127,16 +127,10 @@ def _fit_module(net: MultimodalNet, X: np.ndarray, target: np.ndarray, loss_fn: 
         with torch.no_grad():
             vi = torch.as_tensor(val_idx)
             loss = float(loss_fn(net.module_(x[vi]), y[vi]))
-        if loss < best - 1e-5:
-            best, since_best = loss, 0
-            best_state = {k: v.detach().clone() for k, v in net.module_.state_dict().items()}
-        else:
-            since_best += 1
-            if since_best >= net.patience:
-                break
-    if best_state is not None:
-        net.module_.load_state_dict(best_state)
-    net.module_.eval()
+        stopper.update(net.module_, loss)
+        if stopper.stop:
+            break
+    stopper.restore(net.module_)
 
 
 class MultimodalNet:

@@ -13,7 +13,15 @@ import numpy as np
 
 from hitpred.errors import ModelError, require
 
-__all__ = ["ADAPTER", "TorchMLP", "build_mlp", "load_model", "save_model", "train_network"]
+__all__ = [
+    "ADAPTER",
+    "EarlyStopping",
+    "TorchMLP",
+    "build_mlp",
+    "load_model",
+    "save_model",
+    "train_network",
+]
 
 ADAPTER = "torch"
 
@@ -32,6 +40,37 @@ def build_mlp(n_inputs: int, hidden: tuple[int, ...], n_outputs: int, dropout: f
         width = size
     layers.append(nn.Linear(width, n_outputs))
     return nn.Sequential(*layers)
+
+
+class EarlyStopping:
+    """Early stopping on a validation loss: keeps the best weights and says when to stop."""
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience = patience
+        self.min_delta = min_delta
+        self.best_loss = float("inf")
+        self.best_state: dict[str, Any] | None = None
+        self.since_best = 0
+
+    def update(self, module: Any, val_loss: float) -> bool:
+        """Record an epoch's validation loss; returns whether it is the best so far."""
+        if val_loss < self.best_loss - self.min_delta:
+            self.best_loss, self.since_best = val_loss, 0
+            self.best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def stop(self) -> bool:
+        """Whether the loss has not improved for ``patience`` epochs."""
+        return self.since_best >= self.patience
+
+    def restore(self, module: Any) -> None:
+        """Put the best weights back (if any epoch was validated) and switch to eval mode."""
+        if self.best_state is not None:
+            module.load_state_dict(self.best_state)
+        module.eval()
 
 
 def train_network(
@@ -63,7 +102,7 @@ def train_network(
     x = torch.as_tensor(inputs, dtype=torch.float32)
     ys = [torch.as_tensor(t) for t in targets]
     optimiser = torch.optim.Adam(module.parameters(), lr=lr, weight_decay=weight_decay)
-    best_loss, best_state, since_best, epoch = float("inf"), None, 0, 0
+    stopper, epoch = EarlyStopping(patience, min_delta=1e-5), 0
     for epoch in range(1, epochs + 1):  # noqa: B007 - the count is returned
         module.train()
         for start in range(0, len(fit_idx), batch_size):
@@ -79,16 +118,10 @@ def train_network(
         with torch.no_grad():
             vi = torch.as_tensor(val_idx)
             val_loss = float(loss_fn(module(x[vi]), *[y[vi] for y in ys]))
-        if val_loss < best_loss - 1e-5:
-            best_loss, since_best = val_loss, 0
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        else:
-            since_best += 1
-            if since_best >= patience:
-                break
-    if best_state is not None:
-        module.load_state_dict(best_state)
-    module.eval()
+        stopper.update(module, val_loss)
+        if stopper.stop:
+            break
+    stopper.restore(module)
     return epoch
 
 
