@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,16 +62,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait to fill a batch, seconds. HITPRED_BATCH_WITHIN_S.",
     )
-    engine: Literal["agents", "batch"] = Field(
-        default="agents",
-        description="How the worker consumes: Faust agents (stream.take_events), or "
-        "batch-consuming services (aiokafka getmany) for higher throughput; same topics and "
-        "outputs. HITPRED_ENGINE.",
+    shutdown_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="On SIGTERM, how long a stage may take to finish and commit the batch in "
+        "hand before it is abandoned (uncommitted: consumed again later). "
+        "HITPRED_SHUTDOWN_TIMEOUT_S.",
     )
     roles: str = Field(
         default="enrich,score",
         description="Pipeline stages this worker runs: 'enrich', 'score' or both (comma-"
-        "separated); each stage has its own consumer group, so they scale apart. HITPRED_ROLES.",
+        "separated). Both: releases are enriched and scored in one pass (no internal topic). "
+        "One: the worker reads or writes the enriched topic, so enrichment and scoring scale "
+        "apart on different workers. HITPRED_ROLES.",
     )
     rebalance_timeout_s: float = Field(
         default=10.0,
@@ -106,8 +108,9 @@ class Settings(BaseSettings):
     enrich_batch_size: int = Field(
         default=256,
         ge=1,
-        description="Releases per enrichment batch (smaller than scoring batches: audio analysis "
-        "takes ~1.5 s per 30 s excerpt and a batch must finish within max_batch_interval_s). "
+        description="At most this many releases with an audio reference per batch (audio "
+        "analysis takes ~1.5 s per 30 s excerpt and a batch must finish within "
+        "max_batch_interval_s); other releases fill batches up to batch_size. "
         "HITPRED_ENRICH_BATCH_SIZE.",
     )
     max_batch_interval_s: float = Field(

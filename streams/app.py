@@ -7,7 +7,6 @@ import logging
 import faust
 
 from hitpred.settings import Settings, get_settings
-from streams.agents import register_score
 from streams.batch import BatchStage
 from streams.deadletter import register_deadletters
 from streams.runtime import Runtime
@@ -54,29 +53,31 @@ def create_app(settings: Settings | None = None) -> faust.App:
     register_deadletters(app, topics, runtime)
     roles = settings.role_set
 
-    def batch_stage(stage: str, source: str, target: str, batch_size: int | None = None) -> None:
+    def batch_stage(stage: str, source: str, target: str, group: str) -> None:
+        enriching = stage in ("pipeline", "enrich")
         service = BatchStage(
             runtime,
             stage=stage,
             source=source,
             target=target,
+            group_id=f"{settings.app_id}-{group}",
             bootstrap=bootstrap,
-            batch_size=batch_size,
+            batch_size=settings.batch_size,
+            heavy_limit=settings.enrich_batch_size if enriching else None,
             beacon=runtime.beacon,
         )
         app.service(service)  # type: ignore[arg-type]
 
-    if "enrich" in roles:
-        # Always a batch stage in its own consumer group: enrichment (lyrics model, audio
-        # analysis) scales apart from scoring, e.g. HITPRED_ROLES=enrich on bigger machines.
-        batch_stage(
-            "enrich", settings.releases_topic, settings.enriched_topic, settings.enrich_batch_size
-        )
-    if "score" in roles:
-        if settings.engine == "batch":
-            batch_stage("score", settings.enriched_topic, settings.predictions_topic)
-        else:
-            register_score(app, topics, runtime)
+    # Releases are consumed by the group <app>-enrich whatever a worker does with them, so
+    # fused and enrich-only workers can share a deployment; the enriched topic by <app>-score.
+    releases, enriched = settings.releases_topic, settings.enriched_topic
+    if roles >= {"enrich", "score"}:
+        # One pass: decode once, enrich in memory, score, no internal topic.
+        batch_stage("pipeline", releases, settings.predictions_topic, "enrich")
+    elif "enrich" in roles:
+        batch_stage("enrich", releases, enriched, "enrich")
+    elif "score" in roles:
+        batch_stage("score", enriched, settings.predictions_topic, "score")
     return app
 
 

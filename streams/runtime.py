@@ -4,8 +4,8 @@ Models are loaded in :meth:`Runtime.on_start` (never at import time) through
 :func:`hitpred.champions.load_models`, and the enricher (lyrics encoders, audio policy, embedding
 cache) through :func:`hitpred.enrichment.stage.build_enricher`, in the executors so the event
 loop keeps heartbeating. Stages wait for :meth:`Runtime.wait_ready` before their first batch.
-Enrichment and scoring each have their own executor thread, so a batch of audio analysis never
-holds up scoring.
+Each stage has its own executor thread (a worker with both roles runs one fused stage, see
+:mod:`streams.batch`), so on a split worker a batch of audio analysis never holds up scoring.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from hitpred import metrics
 from hitpred.champions import load_models
 from hitpred.enrichment import Enricher
 from hitpred.enrichment.stage import build_enricher, enrich_messages
+from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
 from hitpred.scoring import BatchResult, RawMessage, Scorer
 from hitpred.settings import Settings
@@ -36,6 +37,7 @@ __all__ = ["Runtime"]
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 class Runtime(Service):
@@ -102,19 +104,19 @@ class Runtime(Service):
         return self.scorer
 
     def stage_function(self, stage: str) -> Callable[[Sequence[RawMessage]], BatchResult]:
-        """The batch function of a pipeline stage (``enrich`` or ``score``); after start-up."""
+        """The batch function of a stage (``pipeline``, ``enrich`` or ``score``); after
+        start-up."""
+        assert self.scorer is not None
+        if stage == "pipeline":
+            return partial(process_releases, self.scorer, self.enricher)
         if stage == "enrich":
             assert self.enricher is not None
             return partial(enrich_messages, self.enricher)
-        assert self.scorer is not None
-        return self.scorer.score_enriched
+        if stage == "score":
+            return self.scorer.score_enriched
+        raise ValueError(f"unknown stage {stage!r}")
 
-    async def run(
-        self,
-        fn: Callable[[Sequence[RawMessage]], T],
-        batch: Sequence[RawMessage],
-        stage: str = "score",
-    ) -> T:
+    async def run(self, fn: Callable[[A], T], batch: A, stage: str = "score") -> T:
         """Run a batch function in the stage's executor, off the event loop."""
         executor = self.enrich_executor if stage == "enrich" else self.executor
         return await asyncio.get_running_loop().run_in_executor(executor, fn, batch)
@@ -169,7 +171,7 @@ class Runtime(Service):
         for step, seconds in result.timings_s.items():
             metrics.STAGE_LATENCY.labels(step).observe(seconds)
         metrics.STAGE_LATENCY.labels("produce").observe(produce_s)
-        if stage == "score":
+        if stage in ("score", "pipeline"):
             metrics.SCORING_LATENCY.observe(sum(result.timings_s.values()))
             for seconds in result.end_to_end_s:
                 metrics.END_TO_END_LATENCY.observe(seconds)

@@ -17,7 +17,7 @@ from hitpred.baseline import (
 )
 from hitpred.schemas import DeadLetter, Prediction
 from hitpred.settings import Settings
-from hitpred.stack import ManagedProcess, Stack
+from hitpred.stack import ManagedProcess, Stack, free_port
 from tests.integration.conftest import consume_until, produce
 
 pytestmark = pytest.mark.integration
@@ -43,16 +43,30 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-@pytest.mark.parametrize("engine", ["agents", "batch"])
+def _scrape(settings: Settings) -> str:
+    url = f"http://127.0.0.1:{settings.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return str(response.read().decode())
+
+
+@pytest.mark.parametrize("deployment", ["fused", "split"])
 def test_1000_releases_with_50_malformed(
-    engine: str,
+    deployment: str,
     stack: Stack,
     isolated_settings: Settings,
     start_worker: Callable[[Settings], ManagedProcess],
 ) -> None:
-    s = isolated_settings.model_copy(update={"engine": engine})
+    """One worker with both roles (releases scored in one pass), or an enrich-only worker and
+    a score-only worker meeting on the enriched topic: the same predictions and dead letters."""
+    s = isolated_settings
     assert redis.Redis.from_url(stack.redis_url).ping()  # the stack's Redis is real and up
-    worker = start_worker(s)
+    if deployment == "fused":
+        workers = [start_worker(s)]
+        intake, output = s, s
+    else:
+        intake = s.model_copy(update={"roles": "enrich"})
+        output = s.model_copy(update={"roles": "score", "metrics_port": free_port()})
+        workers = [start_worker(intake), start_worker(output)]
 
     good = synthetic_release_events(N_GOOD, seed=31)
     bad = malformed_release_messages(N_BAD, seed=32)
@@ -91,13 +105,14 @@ def test_1000_releases_with_50_malformed(
         assert letter.source_topic == s.releases_topic
         assert letter.source_offset is not None and letter.source_partition is not None
 
-    assert worker.alive, worker.tail()
-    metrics = urllib.request.urlopen(f"http://127.0.0.1:{s.metrics_port}/metrics", timeout=5)
-    text = metrics.read().decode()
-    assert _metric(text, "hitpred_events_in_total", stage="enrich") == N_GOOD + N_BAD
-    assert _metric(text, "hitpred_events_out_total", stage="score") == N_GOOD
-    assert _metric(text, "hitpred_dead_letters_total") == N_BAD
-    assert _metric(text, "hitpred_end_to_end_latency_seconds_count") == N_GOOD
+    for worker in workers:
+        assert worker.alive, worker.tail()
+    first, last = ("pipeline", "pipeline") if deployment == "fused" else ("enrich", "score")
+    intake_text, output_text = _scrape(intake), _scrape(output)
+    assert _metric(intake_text, "hitpred_events_in_total", stage=first) == N_GOOD + N_BAD
+    assert _metric(intake_text, "hitpred_dead_letters_total") == N_BAD
+    assert _metric(output_text, "hitpred_events_out_total", stage=last) == N_GOOD
+    assert _metric(output_text, "hitpred_end_to_end_latency_seconds_count") == N_GOOD
 
     # Still serving after all that: a few more releases come out as predictions.
     more = synthetic_release_events(20, seed=33)

@@ -1,0 +1,58 @@
+"""Releases in, predictions out, in one pass: the hot path of a worker that runs both stages.
+
+A worker with both roles (``HITPRED_ROLES=enrich,score``, the default) does not send its
+releases through the internal enriched topic: every message is decoded and validated once,
+enriched in memory (embeddings and audio analysis where the release brings lyrics or audio; a
+pass-through otherwise) and scored in the same batch, so there is no second serialisation and
+no second full decode. Split deployments (``HITPRED_ROLES=enrich`` on some workers,
+``score`` on others) still meet on the enriched topic, with the same outputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from hitpred.enrichment.enricher import Enricher
+from hitpred.errors import EnrichmentError
+from hitpred.schemas import EnrichedTrack
+from hitpred.scoring import (
+    BatchResult,
+    RawMessage,
+    Scorer,
+    dead_letter,
+    enrich_batch,
+    validate_batch,
+)
+
+__all__ = ["process_releases"]
+
+
+def process_releases(
+    scorer: Scorer, enricher: Enricher | None, messages: Sequence[RawMessage]
+) -> BatchResult:
+    """``hitpred.releases.v1`` messages -> serialized predictions + dead letters.
+
+    Dead letters carry the stage that refused the event: ``decode``/``validate`` for bad
+    events, ``enrich`` for lyrics or audio that could not be used, ``score`` for a model
+    failure. Without an enricher, releases are scored from what they carry.
+    """
+    started = time.perf_counter()
+    valid, dead = validate_batch(messages)
+    decoded = time.perf_counter()
+    tracks: list[tuple[RawMessage, EnrichedTrack]] = []
+    if enricher is None:
+        tracks = [(m, t) for (m, _), t in zip(valid, enrich_batch(valid), strict=True)]
+    else:
+        outcomes = enricher.enrich([event for _, event in valid])
+        for (message, event), outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, EnrichmentError):
+                dead.append(dead_letter(message, "enrich", outcome, event.event_id))
+            else:
+                tracks.append((message, outcome))
+    enriched = time.perf_counter()
+    result = scorer.score_tracks(tracks)
+    result.dead_letters[:0] = dead
+    result.timings_s["decode"] = decoded - started
+    result.timings_s["enrich"] = enriched - decoded
+    return result
