@@ -11,9 +11,10 @@ Unknown fields are rejected: a typo in a producer must not silently become a mis
 from __future__ import annotations
 
 import base64
+import operator
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -41,6 +42,7 @@ __all__ = [
     "Timings",
     "decode_release",
     "describe_validation_error",
+    "descriptor_values",
     "popularity_tier",
     "utcnow",
 ]
@@ -59,6 +61,25 @@ class _Schema(BaseModel):
     def to_json(self) -> bytes:
         """Compact JSON bytes (the wire format of every topic)."""
         return self.__pydantic_serializer__.to_json(self, exclude_none=True)
+
+    @classmethod
+    def trusted(cls, **values: Any) -> Self:
+        """An instance from values this process built and checked itself, without validation.
+
+        What ``model_construct`` does, for the hot path: every field must be given (no
+        defaults are filled in) and nothing is checked, so never call it on outside input.
+        It costs ~2 us instead of ~10 us per instance (1,000 per batch).
+        """
+        if values.keys() != cls.model_fields.keys():
+            missing = sorted(cls.model_fields.keys() - values.keys())
+            extra = sorted(values.keys() - cls.model_fields.keys())
+            raise TypeError(f"{cls.__name__}.trusted: missing {missing}, unknown {extra}")
+        instance = object.__new__(cls)
+        object.__setattr__(instance, "__dict__", values)
+        object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+        object.__setattr__(instance, "__pydantic_extra__", None)
+        object.__setattr__(instance, "__pydantic_private__", None)
+        return instance
 
 
 class ReleaseEvent(_Schema):
@@ -128,6 +149,10 @@ DESCRIPTOR_FIELDS: tuple[str, ...] = (
     "chorus_hit",
     "sections",
 )
+
+#: The audio descriptors of a release as one tuple, in :data:`DESCRIPTOR_FIELDS` order (one
+#: C-level call per event on the hot path, instead of fifteen ``getattr``).
+descriptor_values = operator.attrgetter(*DESCRIPTOR_FIELDS)
 
 
 class Tier(StrEnum):

@@ -40,6 +40,7 @@ from hitpred.schemas import (
     Stage,
     decode_release,
     describe_validation_error,
+    descriptor_values,
     popularity_tier,
 )
 
@@ -174,7 +175,7 @@ def enrich_batch(
     """Pass validated releases on as they are: no embeddings, no audio analysis."""
     now = received_at or datetime.now(UTC)
     return [
-        EnrichedTrack.model_construct(
+        EnrichedTrack.trusted(
             release=event,
             lyrics_embedding=None,
             audio_embedding=None,
@@ -192,7 +193,7 @@ def enrich_batch(
 
 def carries_descriptors(event: ReleaseEvent) -> bool:
     """Whether a release carries any audio descriptor of its own."""
-    return any(getattr(event, name) is not None for name in DESCRIPTOR_FIELDS)
+    return descriptor_values(event).count(None) < len(DESCRIPTOR_FIELDS)
 
 
 def _iso(moment: datetime) -> str:

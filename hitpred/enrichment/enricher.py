@@ -313,7 +313,7 @@ def _track(event: ReleaseEvent, item: _Work, received: datetime, now: datetime) 
         inputs.append("lyrics")
     if item.gtzan or item.audio is not None:
         inputs.append("audio")
-    return EnrichedTrack.model_construct(
+    return EnrichedTrack.trusted(
         release=event,
         lyrics_embedding=item.lyrics,
         audio_embedding=item.audio,

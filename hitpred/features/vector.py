@@ -9,12 +9,14 @@ bundle scores raw events.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from hitpred.schemas import DESCRIPTOR_FIELDS, EnrichedTrack, ReleaseEvent
+from hitpred.schemas import DESCRIPTOR_FIELDS, EnrichedTrack, ReleaseEvent, descriptor_values
 
 __all__ = [
     "AUDIO_EMBEDDING_PREFIX",
@@ -87,40 +89,37 @@ FRAME_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, *RELEASE_FEATURES)
 
 def events_to_frame(events: Sequence[ReleaseEvent]) -> pd.DataFrame:
     """The canonical frame of a batch of release events (one row per event, same order)."""
-    columns: dict[str, list[object]] = {name: [] for name in DESCRIPTOR_FIELDS}
-    track_id: list[str] = []
-    title: list[str] = []
-    artist: list[str] = []
-    artists: list[str] = []
-    lyrics: list[str | None] = []
-    audio_ref: list[str | None] = []
-    year: list[int] = []
-    genre: list[str | None] = []
-    for event in events:
-        for name in DESCRIPTOR_FIELDS:
-            columns[name].append(getattr(event, name))
-        track_id.append(event.track_id)
-        title.append(event.title)
-        artist.append(event.artists[0])
-        artists.append("; ".join(event.artists))
-        lyrics.append(event.lyrics)
-        audio_ref.append(event.audio_ref)
-        year.append(event.release_date.year)
-        genre.append(event.genres[0] if event.genres else None)
+    # One C-level attrgetter call per event and one numpy conversion per column group: a
+    # Python loop per cell cost ~15 ms per 1,000 events, most of the frame's time.
+    if events:
+        values = np.array([descriptor_values(event) for event in events], dtype="float64").reshape(
+            len(events), len(DESCRIPTOR_FIELDS)
+        )
+        ids: list[tuple[Any, ...]] = list(zip(*(_identity(event) for event in events), strict=True))
+    else:
+        values = np.empty((0, len(DESCRIPTOR_FIELDS)))
+        ids = [() for _ in range(6)]
+    track_id, title, artists_list, lyrics, audio_ref, release_date = ids
+    genres = [event.genres for event in events]
     frame = pd.DataFrame(
         {
-            "track_id": track_id,
-            "title": title,
-            "artist": artist,
-            "artists": artists,
-            "lyrics": lyrics,
-            "audio_ref": audio_ref,
-            **{name: pd.Series(values, dtype="float64") for name, values in columns.items()},
-            "release_year": year,
-            "genre": genre,
+            "track_id": list(track_id),
+            "title": list(title),
+            "artist": [a[0] for a in artists_list],
+            "artists": ["; ".join(a) for a in artists_list],
+            "lyrics": list(lyrics),
+            "audio_ref": list(audio_ref),
+            **{name: values[:, i] for i, name in enumerate(DESCRIPTOR_FIELDS)},
+            "release_year": np.array([d.year for d in release_date], dtype="float64"),
+            "genre": [g[0] if g else None for g in genres],
         }
     )
     return complete_frame(frame)
+
+
+_identity = operator.attrgetter(
+    "track_id", "title", "artists", "lyrics", "audio_ref", "release_date"
+)
 
 
 def tracks_to_frame(tracks: Sequence[EnrichedTrack]) -> pd.DataFrame:
@@ -176,24 +175,28 @@ def complete_frame(frame: pd.DataFrame) -> pd.DataFrame:
     Columns a source does not have are added empty; extra columns (targets, embeddings,
     data-set specific inputs) are kept after the canonical ones.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: the caller's frame is never changed
     for name in FRAME_COLUMNS:
         if name not in out.columns:
             out[name] = np.nan
     numeric = [c for c in NUMERIC_FEATURES if c not in ("decade", "n_artists")]
     for name in numeric:
-        out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
+        if out[name].dtype != "float64":  # the stream's frame is float64 already
+            out[name] = pd.to_numeric(out[name], errors="coerce").astype("float64")
     year_decade = (np.floor(out["release_year"] / 10.0) * 10.0).astype("float64")
     given = pd.to_numeric(out["decade"], errors="coerce").astype("float64")
     out["decade"] = year_decade.where(year_decade.notna(), given)
     if out["artists"].isna().all() and out["artist"].notna().any():
         out["artists"] = out["artist"]
-    out["n_artists"] = (
-        out["artists"]
-        .map(lambda s: float(len(str(s).split("; "))) if isinstance(s, str) and s else np.nan)
-        .astype("float64")
+    out["n_artists"] = np.array(
+        [
+            float(s.count("; ") + 1) if isinstance(s, str) and s else np.nan
+            for s in out["artists"].tolist()
+        ],
+        dtype="float64",
     )
-    out["genre"] = out["genre"].astype("object").where(out["genre"].notna(), None)
+    if out["genre"].dtype != "object" or out["genre"].isna().any():
+        out["genre"] = out["genre"].astype("object").where(out["genre"].notna(), None)
     rest = [c for c in out.columns if c not in FRAME_COLUMNS]
     return out[[*FRAME_COLUMNS, *rest]]
 
