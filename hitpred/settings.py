@@ -69,6 +69,14 @@ class Settings(BaseSettings):
         "hand before it is abandoned (uncommitted: consumed again later). "
         "HITPRED_SHUTDOWN_TIMEOUT_S.",
     )
+    worker_processes: int = Field(
+        default=1,
+        ge=1,
+        le=256,
+        description="Worker processes `hitpred worker` and `hitpred up` run on this machine "
+        "(one core each; they share the partitions; process i serves metrics on "
+        "metrics_port + i). HITPRED_WORKER_PROCESSES.",
+    )
     roles: str = Field(
         default="enrich,score",
         description="Pipeline stages this worker runs: 'enrich', 'score' or both (comma-"

@@ -12,6 +12,7 @@ __all__ = ["main"]
 # command name -> "module:attribute"; a command's module is imported only when it runs.
 COMMANDS: dict[str, str] = {
     "up": "hitpred.cli.stack:up",
+    "worker": "hitpred.cli.worker:worker",
     "publish": "hitpred.cli.events:publish",
     "tail": "hitpred.cli.events:tail",
     "demo": "hitpred.cli.demo:demo",

@@ -8,11 +8,13 @@ from types import FrameType
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hitpred.errors import HitPredError
 from hitpred.settings import get_settings
 from hitpred.stack import Stack
+from hitpred.supervisor import Supervisor
 
 __all__ = ["raise_on_sigterm", "up"]
 
@@ -39,6 +41,7 @@ def up(worker: bool, quiet: bool) -> None:
     settings = get_settings()
     raise_on_sigterm()
     stack = Stack(settings)
+    supervisors: list[Supervisor] = []
     try:
         with console.status("starting the stack..."):
             stack.start()
@@ -61,20 +64,39 @@ def up(worker: bool, quiet: bool) -> None:
             f"In another shell: [bold]export HITPRED_KAFKA_BOOTSTRAP={stack.bootstrap}[/] then "
             "[bold]hitpred publish FILE[/] / [bold]hitpred tail[/]. Ctrl-C stops everything."
         )
-        process = stack.start_worker() if worker else None
-        offset = 0
+        # Workers are supervised: one that dies is restarted, the broker and its topics live
+        # on, and the workers' logs stay in the state folder.
+        supervisor = (
+            Supervisor(
+                settings,
+                settings.worker_processes,
+                log_dir=settings.state_dir / "logs",
+                env=stack.env(),
+                notify=lambda line: console.print(f"[bold yellow]{escape(line)}[/]"),
+            )
+            if worker
+            else None
+        )
+        if supervisor is not None:
+            supervisors.append(supervisor)
+            supervisor.start()
+            console.print(f"worker logs: {settings.state_dir / 'logs'}")
+        offsets: dict[int, int] = {}
         while True:
-            if process is not None:
+            if supervisor is not None:
+                supervisor.check()
                 if not quiet:
-                    offset = _follow(process.log_path, offset)
-                if not process.alive:
-                    raise HitPredError(f"the worker exited with code {process.returncode}")
+                    for slot in supervisor.slots:
+                        path = slot.process.log_path
+                        offsets[slot.index] = _follow(path, offsets.get(slot.index, 0))
             time.sleep(0.3)
     except KeyboardInterrupt:
         console.print("stopping...")
     except HitPredError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
+        for running in supervisors:  # workers first: they commit and leave their groups
+            running.stop()
         stack.stop()
     console.print("stopped.")
 
