@@ -29,29 +29,44 @@ __all__ = ["process_releases"]
 
 
 def process_releases(
-    scorer: Scorer, enricher: Enricher | None, messages: Sequence[RawMessage]
+    scorer: Scorer,
+    enricher: Enricher | None,
+    messages: Sequence[RawMessage],
+    *,
+    require_key: bool = True,
 ) -> BatchResult:
     """``hitpred.releases.v1`` messages -> serialized predictions + dead letters.
 
     Dead letters carry the stage that refused the event: ``decode``/``validate`` for bad
     events, ``enrich`` for lyrics or audio that could not be used, ``score`` for a model
     failure. Without an enricher, releases are scored from what they carry.
+    ``require_key=False`` accepts messages without a key (one-off HTTP predictions); a key
+    that is given must still equal the ``track_id``.
     """
     started = time.perf_counter()
-    valid, dead = validate_batch(messages)
+    valid, dead = validate_batch(messages, require_key=require_key)
     decoded = time.perf_counter()
-    tracks: list[tuple[RawMessage, EnrichedTrack]] = []
-    if enricher is None:
-        tracks = [(m, t) for (m, _), t in zip(valid, enrich_batch(valid), strict=True)]
-    else:
-        outcomes = enricher.enrich([event for _, event in valid])
-        for (message, event), outcome in zip(valid, outcomes, strict=True):
+    # Releases with neither lyrics nor audio are passed on as they are (the common case on a
+    # re-scoring run); only the others go through the enricher.
+    heavy = (
+        [i for i, (_, e) in enumerate(valid) if e.lyrics or e.audio_ref]
+        if enricher is not None
+        else []
+    )
+    tracks: list[tuple[RawMessage, EnrichedTrack] | None] = [
+        (m, t) for (m, _), t in zip(valid, enrich_batch(valid), strict=True)
+    ]
+    if enricher is not None and heavy:
+        outcomes = enricher.enrich([valid[i][1] for i in heavy])
+        for i, outcome in zip(heavy, outcomes, strict=True):
+            message, event = valid[i]
             if isinstance(outcome, EnrichmentError):
                 dead.append(dead_letter(message, "enrich", outcome, event.event_id))
+                tracks[i] = None
             else:
-                tracks.append((message, outcome))
+                tracks[i] = (message, outcome)
     enriched = time.perf_counter()
-    result = scorer.score_tracks(tracks)
+    result = scorer.score_tracks([t for t in tracks if t is not None])
     result.dead_letters[:0] = dead
     result.timings_s["decode"] = decoded - started
     result.timings_s["enrich"] = enriched - decoded
