@@ -289,6 +289,11 @@ class Prediction(_Schema):
     """What ``hitpred.predictions.v1`` carries for every valid release."""
 
     schema_version: Literal[1] = 1
+    prediction_id: str = Field(
+        description="Deterministic: the same event scored by the same model versions always "
+        "gets the same id, so a consumer can drop the duplicates an at-least-once stream "
+        "delivers after a crash (see hitpred.scoring.prediction_id)"
+    )
     event_id: str
     track_id: str
     hit: HitPrediction | None = None

@@ -16,6 +16,7 @@ on the hot path. Per batch there is one decode pass, one feature frame, one vect
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -52,6 +53,7 @@ __all__ = [
     "carries_descriptors",
     "dead_letter",
     "enrich_batch",
+    "prediction_id",
     "validate_batch",
 ]
 
@@ -189,6 +191,16 @@ def enrich_batch(
         )
         for _, event in valid
     ]
+
+
+def prediction_id(event_id: str, answers: Sequence[str]) -> str:
+    """The id of a prediction: a hash of the event id and of what answered it (``task=model@
+    version`` per answered task, in task order). Re-scoring the same event with the same model
+    versions gives the same id; a new version gives a new one."""
+    digest = hashlib.blake2b(event_id.encode(), digest_size=16)
+    for answer in answers:
+        digest.update(b"\x00" + answer.encode())
+    return digest.hexdigest()
 
 
 def carries_descriptors(event: ReleaseEvent) -> bool:
@@ -370,12 +382,18 @@ class Scorer:
                 continue
             prediction: dict[str, Any] = {
                 "schema_version": 1,
+                "prediction_id": "",
                 "event_id": release.event_id,
                 "track_id": release.track_id,
             }
+            versions: list[str] = []
             for name, column in fields:
                 if column is not None and column[i] is not None:
-                    prediction[name] = column[i]
+                    section = column[i]
+                    prediction[name] = section
+                    ref = section["model"]
+                    versions.append(f"{name}={ref['name']}@{ref['version']}")
+            prediction["prediction_id"] = prediction_id(release.event_id, versions)
             if explanation is not None and explanation[i]:
                 prediction["contributions"] = [
                     {"feature": f, "value": v, "contribution": c} for f, v, c in explanation[i]

@@ -264,6 +264,7 @@ def _ref() -> ModelRef:
 def test_prediction_with_every_part_round_trips() -> None:
     now = datetime.now(UTC)
     prediction = Prediction(
+        prediction_id="p",
         event_id="e",
         track_id="t",
         hit=HitPrediction(model=_ref(), probability=0.7, is_hit=True),
@@ -290,7 +291,9 @@ def test_prediction_with_every_part_round_trips() -> None:
 
 def test_prediction_parts_are_optional_but_ranges_hold() -> None:
     timings = Timings(enrich_ms=0, score_ms=0, batch_size=1, end_to_end_ms=-1.0)
-    bare = Prediction(event_id="e", track_id="t", timings=timings, scored_at=datetime.now(UTC))
+    bare = Prediction(
+        prediction_id="p", event_id="e", track_id="t", timings=timings, scored_at=datetime.now(UTC)
+    )
     assert bare.hit is None and bare.contributions == []
     with pytest.raises(ValidationError):
         HitPrediction(model=_ref(), probability=1.2, is_hit=True)

@@ -225,3 +225,31 @@ def test_dead_letters_serialize(scorer: Scorer) -> None:
     result = scorer.score_releases([RawMessage(value=b"nope", key=b"k", topic="t")])
     (letter,) = result.dead_letters
     assert DeadLetter.model_validate_json(letter.to_json()).original == b"nope"
+
+
+def test_prediction_ids_are_deterministic_per_event_and_model_versions(
+    scorer: Scorer, baseline_models: dict[Task, TaskModel]
+) -> None:
+    events = synthetic_release_events(30, seed=41)
+    messages = [_message(e, i) for i, e in enumerate(events)]
+    first = [orjson.loads(r.value) for r in scorer.score_releases(messages).records]
+    again = [orjson.loads(r.value) for r in scorer.score_releases(messages[::-1]).records]
+    ids = [p["prediction_id"] for p in first]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
+    # The same events and versions, in another batch and order: the same ids.
+    assert sorted(ids) == sorted(p["prediction_id"] for p in again)
+
+    # Another version of one model: new ids (a re-scoring is not a duplicate).
+    @dataclass
+    class Renamed:
+        inner: TaskModel
+        version: str = "2"
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.inner, name)
+
+    models = dict(baseline_models)
+    models[Task.HIT] = Renamed(models[Task.HIT])  # type: ignore[assignment]
+    bumped = Scorer(models).score_releases(messages).records
+    assert not {orjson.loads(r.value)["prediction_id"] for r in bumped} & set(ids)
+    assert all(Prediction.model_validate_json(r.value).prediction_id for r in bumped)
