@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from hitpred.errors import EventValidationError
 
 __all__ = [
+    "DEAD_LETTER_MAX_ORIGINAL_BYTES",
     "DESCRIPTOR_FIELDS",
     "INPUT_KINDS",
     "Contribution",
@@ -48,6 +49,12 @@ __all__ = [
 ]
 
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+#: How far ahead of today a release date may be.
+MAX_YEARS_AHEAD = 5
+#: A dead letter keeps at most this many bytes of the original value, and this many
+#: characters of its key and reason (the rest is counted, not copied).
+DEAD_LETTER_MAX_ORIGINAL_BYTES = 1024 * 1024
+DEAD_LETTER_MAX_TEXT = 500
 
 
 def utcnow() -> datetime:
@@ -95,7 +102,7 @@ class ReleaseEvent(_Schema):
     artists: list[Annotated[str, Field(min_length=1, max_length=300)]] = Field(
         min_length=1, max_length=50
     )
-    release_date: date
+    release_date: date = Field(ge=date(1900, 1, 1))
     genres: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         default_factory=list, max_length=20
     )
@@ -104,7 +111,7 @@ class ReleaseEvent(_Schema):
     energy: Unit | None = None
     key: int | None = Field(default=None, ge=-1, le=11, description="Pitch class; -1 = no key")
     loudness: float | None = Field(default=None, ge=-60.0, le=10.0, description="dB")
-    mode: Literal[0, 1] | None = Field(default=None, description="1 = major, 0 = minor")
+    mode: int | None = Field(default=None, ge=0, le=1, description="1 = major, 0 = minor")
     speechiness: Unit | None = None
     acousticness: Unit | None = None
     instrumentalness: Unit | None = None
@@ -125,6 +132,15 @@ class ReleaseEvent(_Schema):
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+    @field_validator("release_date")
+    @classmethod
+    def _not_far_future(cls, value: date) -> date:
+        # Releases are announced ahead, but not decades ahead (9999-12-31 is a typo or a probe).
+        limit = date.today().replace(year=date.today().year + MAX_YEARS_AHEAD, day=1)
+        if value > limit:
+            raise ValueError(f"a release date after {limit.isoformat()} is not plausible")
+        return value
 
     @property
     def descriptors(self) -> dict[str, float | int | None]:
@@ -282,7 +298,14 @@ class Timings(_Schema):
     enrich_ms: float = Field(ge=0.0)
     score_ms: float = Field(ge=0.0, description="Batch scoring time divided by batch size")
     batch_size: int = Field(ge=1)
-    end_to_end_ms: float = Field(description="produced_at to scored_at")
+    end_to_end_ms: float = Field(description="produced_at (or the broker timestamp) to scored_at")
+    clock: Literal["produced_at", "broker", "unknown"] = Field(
+        default="produced_at",
+        description="Where end_to_end_ms starts: the event's produced_at, or the broker's "
+        "timestamp when produced_at was outside a plausible window (after the broker received "
+        "the event, or more than a day before it); unknown: neither was usable (0 ms, and the "
+        "latency metric is not fed)",
+    )
 
 
 class Prediction(_Schema):
@@ -325,7 +348,13 @@ class DeadLetter(_Schema):
     stage: Stage
     error_type: str
     reason: str
-    original_b64: str = Field(description="The original message value, base64")
+    original_b64: str = Field(
+        description="The original message value, base64 (its first "
+        "DEAD_LETTER_MAX_ORIGINAL_BYTES bytes: see original_size)"
+    )
+    original_size: int | None = Field(
+        default=None, ge=0, description="Bytes of the original value (more than kept when cut)"
+    )
     original_key: str | None = None
     event_id: str | None = None
     source_topic: str
@@ -352,17 +381,26 @@ class DeadLetter(_Schema):
     ) -> DeadLetter:
         if isinstance(key, bytes):
             key = key.decode("utf-8", "replace")
+        value = original or b""
         return cls(
             stage=stage,
             error_type=type(error).__name__,
-            reason=str(error) or type(error).__name__,
-            original_b64=base64.b64encode(original or b"").decode("ascii"),
-            original_key=key,
+            reason=_bounded(str(error) or type(error).__name__),
+            original_b64=base64.b64encode(value[:DEAD_LETTER_MAX_ORIGINAL_BYTES]).decode("ascii"),
+            original_size=len(value),
+            original_key=None if key is None else _bounded(key),
             event_id=event_id,
             source_topic=source_topic,
             source_partition=partition,
             source_offset=offset,
         )
+
+
+def _bounded(text: str, limit: int = DEAD_LETTER_MAX_TEXT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
 
 
 def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
@@ -386,7 +424,8 @@ def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseE
     not an object, fail the schema, or disagree with the message key.
     """
     try:
-        event = ReleaseEvent.model_validate_json(raw)
+        # Strict: a boolean or a string is not a number, a date-time is not a date.
+        event = ReleaseEvent.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise EventValidationError(describe_validation_error(exc)) from exc
     if key is not None:

@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -201,6 +201,32 @@ def prediction_id(event_id: str, answers: Sequence[str]) -> str:
     for answer in answers:
         digest.update(b"\x00" + answer.encode())
     return digest.hexdigest()
+
+
+#: A producer's clock may run this far ahead of the broker's.
+CLOCK_SKEW = timedelta(seconds=60)
+#: An event stamped longer than this before the broker received it is not trusted for latency.
+MAX_PRODUCER_DELAY = timedelta(days=1)
+
+
+def latency_start(
+    produced_at: datetime, broker_ms: int | None, scored_at: datetime
+) -> tuple[datetime, str]:
+    """Where an event's end-to-end latency starts, and which clock that is.
+
+    ``produced_at`` is what the producer claims; it is used when it is plausible: not after
+    the broker received the event (give or take a minute of clock skew) and not more than a
+    day before it. Otherwise the broker's timestamp is used (``"broker"``), so one event dated
+    9999-12-31 cannot drive the latency metric negative for the rest of a worker's life.
+    Without a broker timestamp an implausible ``produced_at`` gives ``"unknown"`` (no latency).
+    """
+    received = datetime.fromtimestamp(broker_ms / 1000.0, UTC) if broker_ms else None
+    reference = received or scored_at
+    if reference - MAX_PRODUCER_DELAY <= produced_at <= reference + CLOCK_SKEW:
+        return produced_at, "produced_at"
+    if received is not None:
+        return received, "broker"
+    return scored_at, "unknown"
 
 
 def carries_descriptors(event: ReleaseEvent) -> bool:
@@ -388,8 +414,8 @@ class Scorer:
             }
             versions: list[str] = []
             for name, column in fields:
-                if column is not None and column[i] is not None:
-                    section = column[i]
+                section = column[i] if column is not None else None
+                if section is not None:
                     prediction[name] = section
                     ref = section["model"]
                     versions.append(f"{name}={ref['name']}@{ref['version']}")
@@ -410,14 +436,18 @@ class Scorer:
                     for task, missing in zip(tasks, unanswered[i].tolist(), strict=True)
                     if missing
                 }
-            end_to_end_s = (scored_at - release.produced_at).total_seconds()
-            result.end_to_end_s.append(end_to_end_s)
+            start, clock = latency_start(release.produced_at, message.timestamp_ms, scored_at)
+            end_to_end_s = (scored_at - start).total_seconds()
+            if clock != "unknown":
+                result.end_to_end_s.append(end_to_end_s)
             prediction["timings"] = {
                 "enrich_ms": track.enrich_ms,
                 "score_ms": score_ms,
                 "batch_size": n,
                 "end_to_end_ms": end_to_end_s * 1000.0,
             }
+            if clock != "produced_at":
+                prediction["timings"]["clock"] = clock
             prediction["scored_at"] = scored_iso
             result.records.append(
                 OutRecord(

@@ -31,14 +31,22 @@ def register_deadletters(app: faust.App, topics: Topics, runtime: Runtime) -> fa
             for value in values:
                 try:
                     letter = orjson.loads(value)
+                    # Keys and reasons come from outside: escaped (repr) and cut, so a key
+                    # with a newline cannot forge a log line, nor a 100 KB key flood the log.
                     logger.warning(
                         "dead letter [%s] key=%s event=%s: %s",
-                        letter.get("stage"),
-                        letter.get("original_key"),
-                        letter.get("event_id"),
-                        letter.get("reason"),
+                        _safe(letter.get("stage"), 20),
+                        _safe(letter.get("original_key"), 120),
+                        _safe(letter.get("event_id"), 130),
+                        _safe(letter.get("reason"), 300),
                     )
                 except (orjson.JSONDecodeError, AttributeError):
                     logger.error("unreadable message on the dead-letter topic: %r", value[:200])
 
     return deadletters
+
+
+def _safe(value: object, limit: int) -> str:
+    """A value for a log line: repr-escaped (no raw control characters), at most ``limit``."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}...(+{len(text) - limit})"

@@ -46,7 +46,6 @@ def _field_types() -> dict[str, type]:
             types[name] = int
         elif "float" in text:
             types[name] = float
-    types["mode"] = int  # Literal[0, 1]
     return types
 
 
@@ -78,7 +77,6 @@ def _csv_event(row: dict[str, str], types: dict[str, type]) -> tuple[dict[str, A
                 event[name] = int(number) if types[name] is int and number.is_integer() else number
             except ValueError:
                 event[name] = text  # left as is: the worker's validation names the field
-                problems.append(f"{name}={text!r} is not a number")
         else:
             event[name] = text
     return event, "; ".join(problems) or None
@@ -87,10 +85,26 @@ def _csv_event(row: dict[str, str], types: dict[str, type]) -> tuple[dict[str, A
 def read_release_file(path: Path) -> Iterator[ReadRow]:
     """Messages to publish from a JSON-lines or CSV file (CSV lists separated by ';').
 
-    Nothing is dropped: a line that is not a JSON object is published raw (the worker
-    dead-letters it with the reason) and flagged with a ``problem``. Events without an
-    ``event_id`` or ``produced_at`` get one here.
+    Nothing is dropped: every row is published, and a row the worker will dead-letter is
+    flagged with the worker's own reason (:func:`hitpred.scoring.validate_batch`, the one
+    validation path; a CSV row with more cells than its header is flagged too). Events
+    without an ``event_id`` or ``produced_at`` get one here.
     """
+    for row in _read_rows(path):
+        verdict = _worker_verdict(row.key, row.value)
+        problems = [p for p in (row.problem, verdict) if p]
+        yield ReadRow(row.line, row.key, row.value, "; ".join(problems) or None)
+
+
+def _worker_verdict(key: bytes | None, value: bytes) -> str | None:
+    """Why the worker would dead-letter this message at validation, or None."""
+    from hitpred.scoring import RawMessage, validate_batch
+
+    _, dead = validate_batch([RawMessage(value=value, key=key)])
+    return dead[0].reason if dead else None
+
+
+def _read_rows(path: Path) -> Iterator[ReadRow]:
     now = datetime.now(UTC).isoformat()
     if path.suffix.lower() == ".csv":
         types = _field_types()
@@ -114,11 +128,11 @@ def read_release_file(path: Path) -> Iterator[ReadRow]:
                 continue
             try:
                 event = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                yield ReadRow(number, None, line, f"not JSON ({exc}); published raw")
+            except orjson.JSONDecodeError:
+                yield ReadRow(number, None, line, "published raw")
                 continue
             if not isinstance(event, dict):
-                yield ReadRow(number, None, line, "not a JSON object; published raw")
+                yield ReadRow(number, None, line, "published raw")
                 continue
             event.setdefault("event_id", str(uuid.uuid4()))
             event.setdefault("produced_at", now)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from hitpred.errors import EventValidationError
 from hitpred.schemas import (
+    DEAD_LETTER_MAX_ORIGINAL_BYTES,
     DESCRIPTOR_FIELDS,
     Contribution,
     DeadLetter,
@@ -342,3 +343,67 @@ def test_embedding_refuses_bytes_that_do_not_hold_its_floats() -> None:
     nan = Embedding.of(np.array([np.nan, 1.0]), "enc")
     with pytest.raises(ValueError):
         nan.vector()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("energy", True),  # a boolean is not a number
+        ("danceability", "0.5"),  # nor is a string
+        ("tempo", "120"),
+        ("key", 4.0),  # an integer field takes no float
+        ("mode", True),
+        ("mode", 1.0),
+        ("release_date", "2024-05-17T00:00:00"),  # a date-time is not a date
+        ("release_date", "9999-12-31"),  # not a plausible release
+        ("release_date", "1899-12-31"),
+        ("artists", "Someone"),  # a string is not a list
+    ],
+)
+def test_loose_input_is_refused(field: str, value: object) -> None:
+    event = {
+        "event_id": "e",
+        "track_id": "t",
+        "title": "Song",
+        "artists": ["Someone"],
+        "release_date": "2024-05-17",
+        field: value,
+    }
+    with pytest.raises(EventValidationError, match=field):
+        decode_release(orjson.dumps(event))
+
+
+def test_integers_are_numbers_and_a_release_may_be_announced_ahead() -> None:
+    next_year = date.today().replace(year=date.today().year + 1, day=1)
+    event = decode_release(
+        orjson.dumps(
+            {
+                "event_id": "e",
+                "track_id": "t",
+                "title": "Song",
+                "artists": ["Someone"],
+                "release_date": next_year.isoformat(),
+                "energy": 1,
+                "tempo": 120,
+                "mode": 0,
+            }
+        )
+    )
+    assert event.energy == 1.0 and event.tempo == 120.0 and event.mode == 0
+
+
+def test_dead_letters_keep_a_bounded_slice_of_what_they_refuse() -> None:
+    value = b"x" * (DEAD_LETTER_MAX_ORIGINAL_BYTES + 10)
+    letter = DeadLetter.build(
+        original=value,
+        stage="decode",
+        error=ValueError("why " * 1000),
+        source_topic="t",
+        key=b"k\n[ERROR] forged" * 10_000,
+    )
+    assert len(letter.original) == DEAD_LETTER_MAX_ORIGINAL_BYTES
+    assert letter.original_size == len(value)
+    assert letter.original_key is not None and len(letter.original_key) < 600
+    assert letter.original_key.endswith("more characters)")
+    assert len(letter.reason) < 600
+    assert len(letter.to_json()) < 1.4 * DEAD_LETTER_MAX_ORIGINAL_BYTES + 10_000

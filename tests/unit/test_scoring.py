@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import orjson
@@ -253,3 +254,29 @@ def test_prediction_ids_are_deterministic_per_event_and_model_versions(
     bumped = Scorer(models).score_releases(messages).records
     assert not {orjson.loads(r.value)["prediction_id"] for r in bumped} & set(ids)
     assert all(Prediction.model_validate_json(r.value).prediction_id for r in bumped)
+
+
+def test_an_implausible_produced_at_is_not_trusted_for_latency(scorer: Scorer) -> None:
+    now = datetime.now(UTC)
+    broker_ms = int((now - timedelta(seconds=2)).timestamp() * 1000)
+    cases = {
+        "fine": (now - timedelta(seconds=3), broker_ms, "produced_at"),
+        "future": (datetime(9999, 12, 31, tzinfo=UTC), broker_ms, "broker"),
+        "ancient": (now - timedelta(days=30), broker_ms, "broker"),
+        "no broker time": (datetime(9999, 12, 31, tzinfo=UTC), None, "unknown"),
+    }
+    events = synthetic_release_events(len(cases), seed=43)
+    messages = []
+    for i, (event, (produced, ts, _)) in enumerate(zip(events, cases.values(), strict=True)):
+        event["produced_at"] = produced.isoformat()
+        messages.append(
+            RawMessage(orjson.dumps(event), str(event["track_id"]).encode(), "r", 0, i, ts)
+        )
+    result = scorer.score_releases(messages)
+    timings = [Prediction.model_validate_json(r.value).timings for r in result.records]
+    assert [t.clock for t in timings] == [c for _, _, c in cases.values()]
+    assert 2_900 <= timings[0].end_to_end_ms < 60_000
+    assert 1_900 <= timings[1].end_to_end_ms < 60_000  # from the broker's timestamp
+    assert timings[3].end_to_end_ms == 0.0
+    # Only the three usable clocks feed the latency metric, none of them negative.
+    assert len(result.end_to_end_s) == 3 and min(result.end_to_end_s) > 0
