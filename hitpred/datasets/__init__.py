@@ -4,8 +4,10 @@ Reading guide:
 
 - :mod:`~hitpred.datasets.base`: :class:`Dataset`, the loader registry, and ``finish`` (the
   rules every loaded frame goes through: schema ranges, tiers, groups, usable rows);
-- :mod:`~hitpred.datasets.reading`: robust table reading and shared cleaning helpers;
-- :mod:`~hitpred.datasets.detect`: :func:`detect_format` and :func:`load_dataset`;
+- :mod:`~hitpred.datasets.tables`: robust table reading, whole or in chunks;
+- :mod:`~hitpred.datasets.reading`: the cleaning helpers every loader shares;
+- :mod:`~hitpred.datasets.detect`: :func:`detect_format`, :func:`load_dataset` and
+  :func:`iter_dataset` (chunks for scoring: streamed where the format allows it);
 - one module per format, each registering a loader that declares its tasks.
 
 >>> dataset = load_dataset("../shared/datasets/music-genre")  # doctest: +SKIP
@@ -26,7 +28,16 @@ from hitpred.datasets import (  # noqa: F401
     spotify_hits,
     tcc_ceds,
 )
-from hitpred.datasets.base import LOADERS, Dataset, DatasetLoader
-from hitpred.datasets.detect import detect_format, load_dataset
+from hitpred.datasets.base import LOADERS, Dataset, DatasetChunk, DatasetLoader
+from hitpred.datasets.detect import detect_format, iter_dataset, load_dataset, loader_for
 
-__all__ = ["LOADERS", "Dataset", "DatasetLoader", "detect_format", "load_dataset"]
+__all__ = [
+    "LOADERS",
+    "Dataset",
+    "DatasetChunk",
+    "DatasetLoader",
+    "detect_format",
+    "iter_dataset",
+    "load_dataset",
+    "loader_for",
+]

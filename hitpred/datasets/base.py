@@ -12,13 +12,15 @@ result to :func:`finish`, which applies the same rules to every data set:
   False for rows without any input or without any target.
 
 Rows are never dropped: one frame row per input row, in input order, so ``hitpred score``
-can write one output row per input row.
+can write one output row per input row. A loader that can map a file chunk by chunk also hands
+each chunk to :func:`finish_chunk`, which applies the same row rules (everything above but
+the grouping, which needs every row at once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -39,9 +41,12 @@ __all__ = [
     "USABLE_COLUMN",
     "YEAR_RANGE",
     "Dataset",
+    "DatasetChunk",
     "DatasetLoader",
+    "chunks_of",
     "descriptor_bounds",
     "finish",
+    "finish_chunk",
     "register",
 ]
 
@@ -105,6 +110,26 @@ class Dataset:
 
 
 @dataclass(frozen=True)
+class DatasetChunk:
+    """Consecutive rows of a data set read in chunks (:func:`finish_chunk`), for scoring.
+
+    ``frame`` is laid out like :attr:`Dataset.frame` for rows ``first_row ...`` of the data
+    set (use positions, not its index), except that a streamed chunk has no
+    ``group``/``duplicate`` columns: telling repeated recordings apart needs every row at
+    once. ``notes`` are about these rows (and, in the first chunk, about the whole file).
+    """
+
+    name: str
+    source: Path
+    frame: pd.DataFrame
+    #: The 0-based position of the chunk's first row in the whole data set.
+    first_row: int
+    targets: dict[str, str]
+    id_columns: tuple[str, ...]
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DatasetLoader:
     """One data set format: how to recognise it and how to load it."""
 
@@ -117,6 +142,15 @@ class DatasetLoader:
     load: Callable[[Path], Dataset]
     #: Asked only after every specific format declined (the generic release-event table).
     catch_all: bool = False
+    #: ``chunks(path, rows)``: the data set as :class:`DatasetChunk` of at most ``rows`` rows,
+    #: in order (at least one), never holding the whole file. None for a format that needs
+    #: every row at once to map one (a join across files, a per-column decision).
+    chunks: Callable[[Path, int], Iterator[DatasetChunk]] | None = None
+
+    @property
+    def streams(self) -> bool:
+        """True when :attr:`chunks` reads the data set without loading it whole."""
+        return self.chunks is not None
 
     def __call__(self, path: str | Path) -> Dataset:
         return self.load(Path(path))
@@ -292,50 +326,14 @@ def finish(
     """
     notes = list(notes)
     tasks = tuple(dict.fromkeys(tasks))
-    out = complete_frame(frame.reset_index(drop=True))
-    # Sources without ids (lyrics sets, GTZAN rows) get a stable one: events need a track_id.
-    no_id = out["track_id"].isna()
-    if no_id.any():
-        out["track_id"] = (
-            out["track_id"].astype(object).where(~no_id, [f"{name}:{i}" for i in range(len(out))])
-        )
-    out = _clip_to_schema(out, notes)
-    for column in _TEXT_COLUMNS:  # one dtype whatever the source: object, None when missing
-        out[column] = out[column].astype(object).where(out[column].notna(), None)
-    if Task.TIER in tasks and TARGET_COLUMNS[Task.POPULARITY] in out:
-        popularity = out[TARGET_COLUMNS[Task.POPULARITY]]
-        out[TARGET_COLUMNS[Task.TIER]] = popularity.map(
-            lambda p: None if pd.isna(p) else popularity_tier(float(p)).value
-        ).astype(object)
-    targets = {task.value: TARGET_COLUMNS[task] for task in tasks}
-    missing = [c for c in (*targets.values(), *extra_features, *id_columns) if c not in out]
-    if missing:  # a loader bug, not a data problem
-        raise RuntimeError(f"{name} loader did not produce columns {missing}")
-    if Task.HIT in tasks:
-        out["y_hit"] = out["y_hit"].astype("Int64")
-    for column in ("y_tier", "y_genre"):
-        if column in out:
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
-
+    out, targets = _row_rules(name, frame, tasks, extra_features, id_columns, notes, 0)
     keys = dict(group_keys or {})
     if any(len(key) != len(out) for key in keys.values()):  # a loader bug
         raise RuntimeError(f"{name} loader passed group keys not aligned with its rows")
     group, duplicate = _groups(out, keys, notes)
     out[GROUP_COLUMN] = group
     out[DUPLICATE_COLUMN] = duplicate
-
-    inputs = [c for c in (*NUMERIC_FEATURES, "lyrics", "genre", *extra_features) if c in out]
-    has_input = out[inputs].notna().any(axis=1)
-    has_target = out[list(targets.values())].notna().any(axis=1) if targets else has_input
-    out[USABLE_COLUMN] = has_input & has_target
-    unusable = int((~out[USABLE_COLUMN]).sum())
-    if unusable:
-        notes.append(f"{unusable:,} rows without inputs or without a target marked usable=False")
-
-    canonical = list(FRAME_COLUMNS)
-    target_cols = list(targets.values())
-    rest = [c for c in out.columns if c not in (*canonical, *target_cols)]
-    out = out[[*canonical, *target_cols, *rest]]
+    out = _usable_and_ordered(out, targets, extra_features, notes)
     dataset = Dataset(
         name=name,
         source=source,
@@ -355,3 +353,103 @@ def finish(
         len(notes),
     )
     return dataset
+
+
+def finish_chunk(
+    *,
+    name: str,
+    source: Path,
+    frame: pd.DataFrame,
+    tasks: Iterable[Task],
+    first_row: int,
+    extra_features: Sequence[str] = (),
+    id_columns: Sequence[str] = (),
+    notes: Sequence[str] = (),
+) -> DatasetChunk:
+    """:func:`finish` for rows ``first_row ...`` of a data set read in chunks.
+
+    The same rules row by row (ranges, tiers, ids, ``usable``, column order); recordings are
+    not grouped, as that needs every row at once.
+    """
+    notes = list(notes)
+    tasks = tuple(dict.fromkeys(tasks))
+    out, targets = _row_rules(name, frame, tasks, extra_features, id_columns, notes, first_row)
+    out = _usable_and_ordered(out, targets, extra_features, notes)
+    return DatasetChunk(
+        name=name,
+        source=source,
+        frame=out,
+        first_row=first_row,
+        targets=targets,
+        id_columns=tuple(id_columns),
+        notes=tuple(notes),
+    )
+
+
+def chunks_of(dataset: Dataset, rows: int) -> Iterator[DatasetChunk]:
+    """A loaded data set as chunks of ``rows`` rows (at least one, empty for no rows)."""
+    if rows < 1:
+        raise ValueError("rows must be positive")
+    for start in range(0, max(len(dataset.frame), 1), rows):
+        yield DatasetChunk(
+            name=dataset.name,
+            source=dataset.source,
+            frame=dataset.frame.iloc[start : start + rows],
+            first_row=start,
+            targets=dataset.targets,
+            id_columns=dataset.id_columns,
+            notes=dataset.notes if start == 0 else (),
+        )
+
+
+def _row_rules(
+    name: str,
+    frame: pd.DataFrame,
+    tasks: tuple[Task, ...],
+    extra_features: Sequence[str],
+    id_columns: Sequence[str],
+    notes: list[str],
+    first_row: int,
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The rules that look at one row at a time; rows are numbered from ``first_row``."""
+    out = complete_frame(frame.reset_index(drop=True))
+    # Sources without ids (lyrics sets, GTZAN rows) get a stable one: events need a track_id.
+    no_id = out["track_id"].isna()
+    if no_id.any():
+        generated = [f"{name}:{i}" for i in range(first_row, first_row + len(out))]
+        out["track_id"] = out["track_id"].astype(object).where(~no_id, generated)
+    out = _clip_to_schema(out, notes)
+    for column in _TEXT_COLUMNS:  # one dtype whatever the source: object, None when missing
+        out[column] = out[column].astype(object).where(out[column].notna(), None)
+    if Task.TIER in tasks and TARGET_COLUMNS[Task.POPULARITY] in out:
+        popularity = out[TARGET_COLUMNS[Task.POPULARITY]]
+        out[TARGET_COLUMNS[Task.TIER]] = popularity.map(
+            lambda p: None if pd.isna(p) else popularity_tier(float(p)).value
+        ).astype(object)
+    targets = {task.value: TARGET_COLUMNS[task] for task in tasks}
+    missing = [c for c in (*targets.values(), *extra_features, *id_columns) if c not in out]
+    if missing:  # a loader bug, not a data problem
+        raise RuntimeError(f"{name} loader did not produce columns {missing}")
+    if Task.HIT in tasks:
+        out["y_hit"] = out["y_hit"].astype("Int64")
+    for column in ("y_tier", "y_genre"):
+        if column in out:
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+    return out, targets
+
+
+def _usable_and_ordered(
+    out: pd.DataFrame, targets: dict[str, str], extra_features: Sequence[str], notes: list[str]
+) -> pd.DataFrame:
+    """Add ``usable``; put the canonical columns first, then the targets, then the rest."""
+    inputs = [c for c in (*NUMERIC_FEATURES, "lyrics", "genre", *extra_features) if c in out]
+    has_input = out[inputs].notna().any(axis=1)
+    has_target = out[list(targets.values())].notna().any(axis=1) if targets else has_input
+    out[USABLE_COLUMN] = has_input & has_target
+    unusable = int((~out[USABLE_COLUMN]).sum())
+    if unusable:
+        notes.append(f"{unusable:,} rows without inputs or without a target marked usable=False")
+    canonical = list(FRAME_COLUMNS)
+    target_cols = list(targets.values())
+    rest = [c for c in out.columns if c not in (*canonical, *target_cols)]
+    return out[[*canonical, *target_cols, *rest]]

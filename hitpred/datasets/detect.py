@@ -4,18 +4,23 @@ Each loader recognises its own layout (a folder structure, a file name, or the h
 file). Specific loaders are asked first and the catch-all generic release-event loader last, so a
 known data set is never read as a generic table. A folder no loader claims, holding exactly
 one tabular file, is read as that file.
+
+:func:`iter_dataset` reads a data set in chunks for scoring: through the loader's own
+``chunks`` when its format can be mapped a chunk at a time, else by loading it whole and
+slicing the frame.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
-from hitpred.datasets.base import LOADERS, Dataset
+from hitpred.datasets.base import LOADERS, Dataset, DatasetChunk, DatasetLoader, chunks_of
 from hitpred.datasets.reading import TABULAR_SUFFIXES, is_gzip, is_parquet, read_table
 from hitpred.errors import DatasetError
 
-__all__ = ["detect_format", "load_dataset"]
+__all__ = ["detect_format", "iter_dataset", "load_dataset", "loader_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +44,8 @@ def _resolve(path: str | Path) -> tuple[str, Path]:
     path = Path(path).expanduser()
     if not path.exists():
         raise DatasetError(f"{path}: no such file or folder")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DatasetError(f"{path}: the file is empty")
     name = _claimed(path)
     if name is not None:
         return name, path
@@ -71,3 +78,26 @@ def load_dataset(path: str | Path) -> Dataset:
     name, resolved = _resolve(path)
     logger.info("reading %s as %s", resolved, name)
     return LOADERS[name].load(resolved)
+
+
+def loader_for(path: str | Path) -> DatasetLoader:
+    """The loader that reads ``path`` (see :func:`detect_format`)."""
+    return LOADERS[_resolve(path)[0]]
+
+
+def iter_dataset(path: str | Path, rows: int) -> Iterator[DatasetChunk]:
+    """The data set at ``path`` as chunks of at most ``rows`` rows, in order (at least one).
+
+    Streams when the format allows it (:attr:`DatasetLoader.streams`); otherwise the data
+    set is loaded whole first. Errors are raised when the first chunk is asked for, or when a
+    chunk with an unreadable row is reached.
+    """
+    if rows < 1:
+        raise ValueError("rows must be positive")
+    name, resolved = _resolve(path)
+    loader = LOADERS[name]
+    logger.info("reading %s as %s, %d rows at a time", resolved, name, rows)
+    if loader.chunks is not None:
+        yield from loader.chunks(resolved, rows)
+    else:
+        yield from chunks_of(loader.load(resolved), rows)

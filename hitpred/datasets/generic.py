@@ -10,12 +10,20 @@ value) and ``genre``. A file without targets loads too (for ``hitpred score``).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
+from hitpred.datasets.base import (
+    Dataset,
+    DatasetChunk,
+    DatasetLoader,
+    finish,
+    finish_chunk,
+    register,
+)
 from hitpred.datasets.reading import (
     TableFile,
     header_of,
@@ -23,6 +31,7 @@ from hitpred.datasets.reading import (
     mode_column,
     numeric,
     read_table,
+    read_table_chunks,
     recording_key,
     split_list,
     strict_numeric,
@@ -33,7 +42,7 @@ from hitpred.errors import DatasetError
 from hitpred.models.base import Task
 from hitpred.schemas import DESCRIPTOR_FIELDS, Tier
 
-__all__ = ["LOADER", "load"]
+__all__ = ["LOADER", "chunks", "load"]
 
 NAME = "generic"
 #: Input columns the generic format understands (release-event names, plus two conveniences).
@@ -66,10 +75,7 @@ def _hit(table: TableFile) -> pd.Series:
     text = table.frame["hit"].astype("string").str.strip().str.lower()
     mapped = text.map({"yes": "1", "no": "0"}, na_action="ignore").fillna(text)
     return strict_numeric(
-        TableFile(table.path, table.frame.assign(hit=mapped), table.sep, table.encoding),
-        "hit",
-        allowed=(0, 1),
-        integer=True,
+        table.with_frame(table.frame.assign(hit=mapped)), "hit", allowed=(0, 1), integer=True
     )
 
 
@@ -92,15 +98,15 @@ def _names(raw: pd.Series) -> pd.Series:
     return raw.map(lambda v: "; ".join(split_list(v)) or None).astype(object)
 
 
-def load(path: Path) -> Dataset:
-    """Load a release-event-shaped table."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: the generic loader reads a file, not a folder")
-    notes: list[str] = []
-    table = read_table(path, notes=notes)
+def _name(path: Path) -> str:
+    return path.stem.removesuffix(".csv").removesuffix(".tsv")
+
+
+def _mapped(table: TableFile, notes: list[str]) -> tuple[pd.DataFrame, list[Task], list[str]]:
+    """The table (a whole file or a chunk) in release-event terms: (frame, tasks, id columns)."""
     raw = table.frame
     if not set(raw.columns) & {"title", "track_id"}:
-        raise DatasetError(f"{path}: missing required column(s) title or track_id")
+        raise DatasetError(f"{table.path}: missing required column(s) title or track_id")
     columns: dict[str, object] = {}
     for name in ("event_id", "track_id", "title", "lyrics", "audio_ref"):
         if name in raw:
@@ -149,13 +155,22 @@ def load(path: Path) -> Dataset:
         notes.append(f"columns not in the release-event schema ignored: {', '.join(ignored[:10])}")
     frame = pd.DataFrame(columns, index=raw.index)
     id_columns = [c for c in ("event_id", "track_id", "title", "artists") if c in frame]
+    return frame, tasks, id_columns
+
+
+def load(path: Path) -> Dataset:
+    """Load a release-event-shaped table."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: the generic loader reads a file, not a folder")
+    notes: list[str] = []
+    frame, tasks, id_columns = _mapped(read_table(path, notes=notes), notes)
     group_keys: dict[str, pd.Series] = {}
     if "track_id" in frame:
         group_keys["track_id"] = frame["track_id"]
     if "artist" in frame and "title" in frame:
         group_keys["artist+title"] = recording_key(frame["artist"], frame["title"])
     return finish(
-        name=path.stem.removesuffix(".csv").removesuffix(".tsv"),
+        name=_name(path),
         source=path,
         frame=frame,
         tasks=tasks,
@@ -163,6 +178,26 @@ def load(path: Path) -> Dataset:
         group_keys=group_keys,
         notes=notes,
     )
+
+
+def chunks(path: Path, rows: int) -> Iterator[DatasetChunk]:
+    """The table ``rows`` rows at a time (see :func:`~hitpred.datasets.base.finish_chunk`)."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: the generic loader reads a file, not a folder")
+    file_notes: list[str] = []  # about the whole file (its encoding): told with the first chunk
+    for table in read_table_chunks(path, rows, notes=file_notes):
+        notes = file_notes.copy()
+        file_notes.clear()
+        frame, tasks, id_columns = _mapped(table, notes)
+        yield finish_chunk(
+            name=_name(path),
+            source=path,
+            frame=frame,
+            tasks=tasks,
+            first_row=table.first_row,
+            id_columns=id_columns,
+            notes=notes,
+        )
 
 
 LOADER = register(
@@ -174,5 +209,6 @@ LOADER = register(
         detect=detect,
         load=load,
         catch_all=True,
+        chunks=chunks,
     )
 )

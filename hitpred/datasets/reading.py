@@ -1,8 +1,8 @@
-"""Reading raw tables robustly, and the cleaning helpers every loader shares.
+"""The cleaning helpers every loader shares (and, re-exported, the raw table readers).
 
-- :func:`read_table` reads CSV/TSV (plain or gzip, delimiter sniffed from the header) and
-  Parquet as strings, turning parser and decoding failures into a :class:`DatasetError` that
-  names the file and the line.
+- :mod:`~hitpred.datasets.tables` reads CSV/TSV (plain or gzip, delimiter sniffed from the
+  header) and Parquet as strings, whole (:func:`read_table`) or in chunks
+  (:func:`read_table_chunks`); its names are importable from here too.
 - :func:`numeric` coerces a column to numbers; values that are not known dirt become missing
   and are counted in the notes with the line of the first one, so nothing is dropped silently.
 - :func:`recording_key` builds the normalised artist + title key that finds the same recording
@@ -11,34 +11,46 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import logging
 import re
 import unicodedata
-import zlib
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
+from hitpred.datasets.tables import (
+    TABULAR_SUFFIXES,
+    TableFile,
+    files_with_columns,
+    header_of,
+    is_gzip,
+    is_parquet,
+    read_table,
+    read_table_chunks,
+    require_columns,
+    sniff_separator,
+    tabular_files,
+)
 from hitpred.errors import DatasetError
 
 __all__ = [
     "PITCH_CLASSES",
+    "TABULAR_SUFFIXES",
     "TableFile",
     "credits_column",
     "files_with_columns",
     "header_of",
     "is_gzip",
+    "is_parquet",
     "key_column",
     "main_artist",
     "mode_column",
     "numeric",
     "read_table",
+    "read_table_chunks",
     "recording_key",
     "require_columns",
+    "sniff_separator",
     "split_credit",
     "split_list",
     "strict_numeric",
@@ -46,195 +58,6 @@ __all__ = [
     "text_column",
     "year_column",
 ]
-
-logger = logging.getLogger(__name__)
-
-TABULAR_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz", ".parquet", ".pq")
-_SEPARATORS = ("\t", ",", ";", "|")
-_ENCODINGS = ("utf-8-sig", "cp1252")
-
-
-def is_gzip(path: Path) -> bool:
-    """True when the file starts with the gzip magic bytes (whatever its suffix)."""
-    with path.open("rb") as handle:
-        return handle.read(2) == b"\x1f\x8b"
-
-
-def is_parquet(path: Path) -> bool:
-    """True for a Parquet file (magic bytes ``PAR1``)."""
-    with path.open("rb") as handle:
-        return handle.read(4) == b"PAR1"
-
-
-def _text_head(path: Path, n_bytes: int = 65536) -> str:
-    raw: bytes
-    if is_gzip(path):
-        with gzip.open(path, "rb") as handle:
-            raw = handle.read(n_bytes)
-    else:
-        with path.open("rb") as handle:
-            raw = handle.read(n_bytes)
-    return raw.decode("utf-8-sig", errors="replace")
-
-
-def sniff_separator(path: Path) -> str:
-    """The field separator, from the header line: the candidate that occurs most often.
-
-    A header is a single line of short names, so counting is more reliable than
-    :class:`csv.Sniffer` on files whose later lines hold free text (lyrics).
-    """
-    head = _text_head(path)
-    header = head.splitlines()[0] if head else ""
-    counts = {sep: header.count(sep) for sep in _SEPARATORS}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] else ","
-
-
-def tabular_files(path: Path) -> list[Path]:
-    """``path`` itself when it is a file, else the table files in the folder, sorted by name."""
-    if path.is_file():
-        return [path]
-    return sorted(
-        p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(TABULAR_SUFFIXES)
-    )
-
-
-def files_with_columns(path: Path, columns: Iterable[str]) -> list[Path]:
-    """The table files at ``path`` (a file or a folder) whose header holds all ``columns``."""
-    wanted = set(columns)
-    return [p for p in tabular_files(path) if wanted <= set(header_of(p))]
-
-
-def header_of(path: Path) -> list[str]:
-    """Column names of a tabular file without reading it whole; [] when it is not tabular."""
-    try:
-        if is_parquet(path):
-            import pyarrow.parquet as pq
-
-            return list(pq.read_schema(path).names)
-        head = _text_head(path)
-    except (OSError, EOFError, zlib.error, ValueError) as exc:  # ArrowInvalid is a ValueError
-        logger.debug("%s: no readable header (%s)", path, exc)
-        return []
-    if not head:
-        return []
-    first = head.splitlines()[0]
-    return next(csv.reader([first], delimiter=sniff_separator(path)), [])
-
-
-class TableFile:
-    """A raw table read as strings, remembering where it came from (for error messages)."""
-
-    def __init__(self, path: Path, frame: pd.DataFrame, sep: str | None, encoding: str | None):
-        self.path = path
-        self.frame = frame
-        self.sep = sep
-        self.encoding = encoding
-        self._lines: list[int] | None = None
-
-    def _record_lines(self) -> list[int]:
-        """The 1-based line number where each data record starts (quoted newlines counted).
-
-        Computed on first use only: it re-reads the file, and is needed for messages only.
-        """
-        if self._lines is not None:
-            return self._lines
-        if self.sep is None:
-            self._lines = []
-            return self._lines
-        opener = gzip.open if is_gzip(self.path) else open
-        with opener(self.path, "rt", encoding=self.encoding, newline="") as handle:
-            reader = csv.reader(handle, delimiter=self.sep)
-            starts: list[int] = []
-            line = 1
-            for _ in reader:
-                starts.append(line)
-                line = reader.line_num + 1
-        self._lines = starts[1:]  # the header is record 0
-        return self._lines
-
-    def where(self, row: int) -> str:
-        """``line N`` (CSV) or ``row N`` (Parquet) of the 0-based data row ``row``."""
-        lines = self._record_lines()
-        if row < len(lines):
-            return f"line {lines[row]}"
-        return f"row {row + 1}"
-
-
-def read_table(
-    path: Path,
-    *,
-    sep: str | None = None,
-    required: Sequence[str] = (),
-    notes: list[str] | None = None,
-) -> TableFile:
-    """Read a CSV/TSV (plain or gzip) or Parquet file with every CSV cell as a string.
-
-    Only empty cells are missing (``NA``, ``null`` or ``None`` may be real titles). Raises
-    :class:`DatasetError` naming the file (and the line) when it cannot be parsed, and naming
-    the columns when ``required`` ones are absent.
-    """
-    if not path.is_file():
-        raise DatasetError(f"{path}: no such file")
-    if is_parquet(path):
-        try:
-            frame = pd.read_parquet(path)
-        except Exception as exc:  # pyarrow raises many types for corrupt files
-            raise DatasetError(f"{path}: cannot read Parquet: {exc}") from exc
-        table = TableFile(path, frame, None, None)
-    else:
-        try:
-            sep = sep or sniff_separator(path)
-        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
-            raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
-        table = _read_csv(path, sep, notes)
-    require_columns(table, required)
-    return table
-
-
-def _read_csv(path: Path, sep: str, notes: list[str] | None) -> TableFile:
-    for encoding in _ENCODINGS:
-        try:
-            frame = pd.read_csv(
-                path,
-                sep=sep,
-                dtype=str,
-                keep_default_na=False,
-                na_values=[""],
-                encoding=encoding,
-                compression="gzip" if is_gzip(path) else None,
-            )
-        except UnicodeDecodeError as exc:
-            logger.warning("%s is not %s (%s); trying the next encoding", path, encoding, exc)
-            continue
-        except pd.errors.EmptyDataError as exc:
-            raise DatasetError(f"{path}: the file is empty") from exc
-        except pd.errors.ParserError as exc:
-            raise DatasetError(f"{path}: cannot parse as {_sep_name(sep)} table: {exc}") from exc
-        except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
-            raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
-        if encoding != _ENCODINGS[0] and notes is not None:
-            notes.append(f"{path.name} is not UTF-8: decoded as {encoding}")
-        if frame.empty and len(frame.columns) <= 1 and notes is not None:
-            notes.append(f"{path.name} has a header and no rows")
-        return TableFile(path, frame, sep, encoding)
-    raise DatasetError(f"{path}: cannot decode the text as any of {', '.join(_ENCODINGS)}")
-
-
-def _sep_name(sep: str) -> str:
-    return {"\t": "tab-separated", ",": "comma-separated", ";": "semicolon-separated"}.get(
-        sep, f"{sep!r}-separated"
-    )
-
-
-def require_columns(table: TableFile, required: Iterable[str]) -> None:
-    """DatasetError naming the file and the absent columns (and the ones it has)."""
-    missing = [c for c in required if c not in table.frame.columns]
-    if missing:
-        found = ", ".join(map(str, table.frame.columns[:30]))
-        raise DatasetError(
-            f"{table.path}: missing required column(s) {', '.join(missing)} (found: {found})"
-        )
 
 
 def numeric(

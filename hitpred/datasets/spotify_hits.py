@@ -10,11 +10,19 @@ and share a ``group`` so a split never puts them on both sides.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 
-from hitpred.datasets.base import Dataset, DatasetLoader, finish, register
+from hitpred.datasets.base import (
+    Dataset,
+    DatasetChunk,
+    DatasetLoader,
+    finish,
+    finish_chunk,
+    register,
+)
 from hitpred.datasets.reading import (
     TableFile,
     credits_column,
@@ -22,6 +30,7 @@ from hitpred.datasets.reading import (
     main_artist,
     numeric,
     read_table,
+    read_table_chunks,
     recording_key,
     strict_numeric,
 )
@@ -29,11 +38,12 @@ from hitpred.errors import DatasetError
 from hitpred.models.base import Task
 from hitpred.schemas import DESCRIPTOR_FIELDS
 
-__all__ = ["LOADER", "decade_of", "load"]
+__all__ = ["LOADER", "chunks", "decade_of", "load"]
 
 NAME = "spotify-hit-predictor"
 _FILE = re.compile(r"dataset-of-(\d\d)s\.csv$", re.IGNORECASE)
 REQUIRED = ("track", "artist", "uri", *DESCRIPTOR_FIELDS, "target")
+ID_COLUMNS = ("source_file", "track", "artist", "uri")
 
 
 def decade_of(path: Path) -> int | None:
@@ -60,12 +70,16 @@ def detect(path: Path) -> bool:
     return set(REQUIRED) <= set(header_of(path))
 
 
-def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
-    table: TableFile = read_table(path, required=REQUIRED, notes=notes)
-    raw = table.frame
+def _decade(path: Path, notes: list[str]) -> int | None:
     decade = decade_of(path)
     if decade is None:
         notes.append(f"{path.name}: no decade in the file name (dataset-of-XXs.csv)")
+    return decade
+
+
+def _mapped(table: TableFile, decade: int | None, notes: list[str]) -> pd.DataFrame:
+    """One file (or a chunk of one) in release-event terms."""
+    raw = table.frame
     frame = pd.DataFrame(
         {
             "track_id": raw["uri"],
@@ -74,7 +88,7 @@ def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
             **{name: numeric(table, name, notes) for name in DESCRIPTOR_FIELDS},
             "decade": float(decade) if decade is not None else float("nan"),
             "y_hit": strict_numeric(table, "target", allowed=(0, 1), integer=True),
-            "source_file": path.name,
+            "source_file": table.path.name,
             "track": raw["track"],
             "uri": raw["uri"],
         }
@@ -82,6 +96,11 @@ def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
     # Like a release event's artists[0]: the main artist, for artist-disjoint splits.
     frame.insert(2, "artist", frame["artists"].map(main_artist))
     return frame
+
+
+def _read_one(path: Path, notes: list[str]) -> pd.DataFrame:
+    table = read_table(path, required=REQUIRED, notes=notes)
+    return _mapped(table, _decade(path, notes), notes)
 
 
 def load(path: Path) -> Dataset:
@@ -106,13 +125,39 @@ def load(path: Path) -> Dataset:
         source=path,
         frame=frame,
         tasks=(Task.HIT,),
-        id_columns=("source_file", "track", "artist", "uri"),
+        id_columns=ID_COLUMNS,
         group_keys={
             "uri": frame["uri"],
             "artist+title": recording_key(frame["artist"], frame["title"]),
         },
         notes=notes,
     )
+
+
+def chunks(path: Path, rows: int) -> Iterator[DatasetChunk]:
+    """The decade files in order, ``rows`` rows at a time (rows are numbered across files)."""
+    files = _files(path)
+    if not files:
+        raise DatasetError(f"{path}: no dataset-of-XXs.csv files")
+    first_row = 0
+    for file in files:
+        notes: list[str] = []
+        decade = _decade(file, notes)
+        for table in read_table_chunks(file, rows, required=REQUIRED, notes=notes):
+            if table.frame.empty and first_row > 0:
+                continue  # an empty later file adds no rows (the first one gave the columns)
+            frame = _mapped(table, decade, notes)
+            yield finish_chunk(
+                name=NAME,
+                source=path,
+                frame=frame,
+                tasks=(Task.HIT,),
+                first_row=first_row,
+                id_columns=ID_COLUMNS,
+                notes=notes,
+            )
+            first_row += len(frame)
+            notes = []
 
 
 LOADER = register(
@@ -122,5 +167,6 @@ LOADER = register(
         description="Spotify Hit Predictor: one CSV per decade, target 1 = Hot 100 hit",
         detect=detect,
         load=load,
+        chunks=chunks,
     )
 )
