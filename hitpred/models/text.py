@@ -31,8 +31,14 @@ _KINDS = ("binary", "multiclass", "regression")
 def _as_text(X: Any) -> list[str]:
     """One string per row: the columns of ``X`` joined, missing values as empty text."""
     frame = pd.DataFrame(X)
-    joined = frame.astype("object").where(frame.notna(), "").astype(str).agg(" ".join, axis=1)
-    return joined.str.lower().tolist()
+    if frame.shape[1] == 0:
+        return [""] * len(frame)
+    # Column by column, then one zip: a row-wise DataFrame.agg took ~60% of `hitpred score`.
+    columns = [
+        column.astype("object").where(column.notna(), "").astype(str).str.lower().tolist()
+        for _, column in frame.items()
+    ]
+    return [" ".join(parts) for parts in zip(*columns, strict=True)]
 
 
 class TextScorer(TransformerMixin, BaseEstimator):
