@@ -234,6 +234,10 @@ async def collect(
             partitions = consumer.partitions_for_topic(topic) or set()
             assigned.extend(TopicPartition(topic, p) for p in sorted(partitions))
         consumer.assign(assigned)
+        # Not from the beginning: only what is produced from now on. The end offset alone is
+        # not enough: tansu answers "latest" with the start of the last record batch, so a
+        # few old messages would come first; records stamped before now are skipped too.
+        since_ms = 0 if from_beginning else int(time.time() * 1000) - 1
         if from_beginning:
             await consumer.seek_to_beginning(*assigned)
         else:
@@ -249,6 +253,8 @@ async def collect(
             for tp, records in batches.items():
                 for record in records:
                     last = time.monotonic()
+                    if record.timestamp is not None and 0 <= record.timestamp < since_ms:
+                        continue
                     yield tp.topic, record.key, record.value
     finally:
         await consumer.stop()
