@@ -20,6 +20,8 @@ from prometheus_client import (
 
 __all__ = [
     "BATCH_SIZE",
+    "CONSUMER_LAG",
+    "CONSUMER_LAG_SECONDS",
     "DEAD_LETTERS",
     "EMBEDDING_CACHE",
     "END_TO_END_LATENCY",
@@ -86,6 +88,18 @@ ENRICH_LATENCY = Histogram(
     "audio (fetch, decode, analysis, embedding).",
     ["kind"],
     buckets=(*SCORING_BUCKETS_S, 10.0, 30.0, 60.0),
+)
+CONSUMER_LAG = Gauge(
+    "hitpred_consumer_lag_messages",
+    "Messages not yet consumed, per consumer group and partition (the broker's high watermark "
+    "minus the stage's position), exported by the worker itself.",
+    ["group", "topic", "partition"],
+)
+CONSUMER_LAG_SECONDS = Gauge(
+    "hitpred_consumer_lag_seconds",
+    "How far behind a stage is, seconds: now minus the broker timestamp of the last record "
+    "it consumed, while messages are waiting (0 when caught up).",
+    ["group", "topic", "partition"],
 )
 MODEL_INFO = Gauge(
     "hitpred_model_info",

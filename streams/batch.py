@@ -24,13 +24,16 @@ once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, ConsumerStoppedError
 from mode import Service
 
+from hitpred import metrics
 from hitpred.scoring import BatchResult, RawMessage
 from streams.runtime import Runtime
 
@@ -87,6 +90,9 @@ class BatchStage(Service):
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._draining = False
+        #: Per partition: the next offset to consume and the last consumed record's timestamp.
+        self._positions: dict[TopicPartition, tuple[int, int | None]] = {}
+        self._lag_reported_at = 0.0
 
     async def on_start(self) -> None:
         settings = self.runtime.settings
@@ -153,10 +159,13 @@ class BatchStage(Service):
                 fetched = await consumer.getmany(timeout_ms=within_ms, max_records=self.batch_size)
             except ConsumerStoppedError:
                 break
+            if fetched and self.heavy_limit is not None:
+                fetched = _bounded(consumer, fetched, self.heavy_limit)
+            for tp, records in fetched.items():
+                self._positions[tp] = (records[-1].offset + 1, records[-1].timestamp)
+            self._report_lag(consumer)
             if not fetched:
                 continue
-            if self.heavy_limit is not None:
-                fetched = _bounded(consumer, fetched, self.heavy_limit)
             # Compute this batch while the previous one is produced and acknowledged.
             result = await self.runtime.run(_convert_then(fn), fetched, self.stage)
             if delivering is not None:
@@ -166,6 +175,34 @@ class BatchStage(Service):
             delivering = asyncio.ensure_future(self._deliver(result, size, offsets))
         if delivering is not None:
             await delivering
+
+    def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """Export this stage's lag per partition (at most once a second): what the lag panel
+        and alert read, without needing a Kafka exporter next to the broker."""
+        now = time.time()
+        if now - self._lag_reported_at < 1.0:
+            return
+        self._lag_reported_at = now
+        assigned = consumer.assignment()
+        for tp in list(self._positions):
+            if tp not in assigned:  # moved to another worker: stop reporting it
+                del self._positions[tp]
+                labels = (self.group_id, tp.topic, str(tp.partition))
+                with contextlib.suppress(KeyError):
+                    metrics.CONSUMER_LAG.remove(*labels)
+                    metrics.CONSUMER_LAG_SECONDS.remove(*labels)
+        for tp in assigned:
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position, timestamp_ms = self._positions.get(tp, (None, None))
+            if position is None:
+                continue
+            lag = max(0, highwater - position)
+            behind = now - timestamp_ms / 1000.0 if lag and timestamp_ms else 0.0
+            labels = (self.group_id, tp.topic, str(tp.partition))
+            metrics.CONSUMER_LAG.labels(*labels).set(lag)
+            metrics.CONSUMER_LAG_SECONDS.labels(*labels).set(max(0.0, behind))
 
     async def _deliver(
         self, result: BatchResult, size: int, offsets: dict[TopicPartition, int]

@@ -113,6 +113,14 @@ def test_1000_releases_with_50_malformed(
     assert _metric(intake_text, "hitpred_dead_letters_total") == N_BAD
     assert _metric(output_text, "hitpred_events_out_total", stage=last) == N_GOOD
     assert _metric(output_text, "hitpred_end_to_end_latency_seconds_count") == N_GOOD
+    # The worker exports its own lag per partition: every partition caught up by now.
+    lag_series = [
+        line
+        for line in intake_text.splitlines()
+        if line.startswith("hitpred_consumer_lag_messages{")
+    ]
+    assert len(lag_series) == s.partitions, lag_series
+    assert _metric(intake_text, "hitpred_consumer_lag_messages") == 0
 
     # Still serving after all that: a few more releases come out as predictions.
     more = synthetic_release_events(20, seed=33)
