@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
 
 import hitpred.metrics  # noqa: F401  (defines every metric on the default registry)
-from prometheus_client import REGISTRY
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 #: Series a worker exports under a metric family's name (histograms add suffixes).
