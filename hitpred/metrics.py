@@ -28,6 +28,9 @@ __all__ = [
     "ENRICH_LATENCY",
     "EVENTS_IN",
     "EVENTS_OUT",
+    "HTTP_LATENCY",
+    "HTTP_PREDICTIONS",
+    "HTTP_REQUESTS",
     "MODEL_INFO",
     "SCORING_LATENCY",
     "STAGE_LATENCY",
@@ -105,6 +108,28 @@ MODEL_INFO = Gauge(
     "hitpred_model_info",
     "The model serving each task (value 1), labelled with its name and version.",
     ["task", "name", "version"],
+)
+
+#: One HTTP request of `hitpred serve`, seconds: 1 ms .. 2 min (an upload's audio analysis
+#: takes seconds; a JSON prediction milliseconds).
+HTTP_BUCKETS_S = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0,
+)  # fmt: skip
+HTTP_REQUESTS = Counter(
+    "hitpred_http_requests_total",
+    "HTTP requests answered by `hitpred serve`, per route template, method and status code.",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "hitpred_http_request_seconds",
+    "Wall time of one HTTP request of `hitpred serve`, per route template.",
+    ["route"],
+    buckets=HTTP_BUCKETS_S,
+)
+HTTP_PREDICTIONS = Counter(
+    "hitpred_http_predictions_total",
+    "Releases submitted over HTTP, per outcome (scored, or the stage that refused them).",
+    ["outcome"],
 )
 
 

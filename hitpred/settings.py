@@ -206,6 +206,51 @@ class Settings(BaseSettings):
         description="Redis key prefix of the embedding cache. HITPRED_EMBEDDING_CACHE_PREFIX.",
     )
 
+    # -- the HTTP service (`hitpred serve`) ----------------------------------------------------
+    serve_host: str = Field(
+        default="127.0.0.1",
+        description="Address `hitpred serve` listens on (0.0.0.0 in a container). "
+        "HITPRED_SERVE_HOST.",
+    )
+    serve_port: int = Field(
+        default=8000, ge=1, le=65535, description="Port of `hitpred serve`. HITPRED_SERVE_PORT."
+    )
+    serve_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="Largest JSON request body (one release or a batch), bytes; larger ones get "
+        "413. HITPRED_SERVE_MAX_BODY_BYTES.",
+    )
+    serve_max_upload_bytes: int = Field(
+        default=52_428_800,
+        ge=1024,
+        description="Largest multipart request (form fields plus the audio file), bytes; larger "
+        "ones get 413. The audio file is also held to audio_max_bytes. "
+        "HITPRED_SERVE_MAX_UPLOAD_BYTES.",
+    )
+    serve_max_batch_items: int = Field(
+        default=100,
+        ge=1,
+        description="Most releases in one POST /v1/predict/batch. HITPRED_SERVE_MAX_BATCH_ITEMS.",
+    )
+    serve_insights_data: Path | None = Field(
+        default=None,
+        description="Training data set the insights page is drawn from (a folder or file "
+        "load_dataset reads, e.g. the Spotify hit predictor); unset: the page says none is "
+        "configured. HITPRED_SERVE_INSIGHTS_DATA.",
+    )
+    serve_live: bool = Field(
+        default=True,
+        description="Feed the live page from the predictions and dead-letter topics (needs "
+        "kafka_bootstrap). HITPRED_SERVE_LIVE.",
+    )
+    serve_warm_up: bool = Field(
+        default=True,
+        description="Run the lyrics encoder and the audio analysis once before /readyz answers "
+        "ready, so the first request does not pay for lazy initialisation. "
+        "HITPRED_SERVE_WARM_UP.",
+    )
+
     @property
     def role_set(self) -> frozenset[str]:
         """``roles`` as a set of stage names."""

@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "hitpred.cli.train:train",
     "score": "hitpred.cli.score:score",
     "models": "hitpred.cli.models:models",
+    "serve": "hitpred.cli.serve:serve",
 }
 
 
