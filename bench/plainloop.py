@@ -64,7 +64,7 @@ async def _run(
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=batch_size,
-        fetch_max_wait_ms=50,
+        fetch_max_wait_ms=10,
         fetch_max_bytes=64 * 1024 * 1024,
         max_partition_fetch_bytes=8 * 1024 * 1024,
     )
@@ -78,7 +78,7 @@ async def _run(
     print("plain loop ready", flush=True)
     try:
         while not stop.is_set():
-            fetched = await consumer.getmany(timeout_ms=50, max_records=batch_size)
+            fetched = await consumer.getmany(timeout_ms=10, max_records=batch_size)
             if not fetched:
                 continue
             batch = [

