@@ -2,8 +2,8 @@
 
 Faust runs the app (its CLI, services, sensors, the dead-letter agent); the events themselves
 go through :class:`BatchStage`, an aiokafka consumer that takes whole fetches (``getmany``),
-runs the stage's pure batch function in an executor thread and produces the outputs in one
-batch per partition. Faust's per-event stream machinery (an await and a future per event)
+runs the stage's pure batch function on them (see below for where) and produces the outputs
+in one batch per partition. Faust's per-event stream machinery (an await and a future per event)
 measured ~10x slower on this path, so it is not used for it.
 
 The stages (see :mod:`streams.app`):
