@@ -13,13 +13,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import orjson
 import pytest
 
 from hitpred.baseline import synthetic_release_events
 from hitpred.settings import Settings
-from hitpred.stack import ManagedProcess, Stack
+from hitpred.stack import ManagedProcess, Stack, free_port, valkey_binary, wait_for_port
 from tests.integration.conftest import consume_until, produce
 
 pytestmark = pytest.mark.integration
@@ -161,3 +162,63 @@ def test_sigterm_finishes_the_batch_in_hand_and_commits_it(
     assert ids <= set(counts)
     # A clean stop commits what it delivered: nothing comes twice.
     assert sum(c - 1 for c in counts.values() if c > 1) == 0
+
+
+def _valkey(port: int, workdir: Path) -> ManagedProcess:
+    workdir.mkdir(parents=True, exist_ok=True)
+    server = ManagedProcess(
+        name="valkey",
+        argv=[
+            *(str(valkey_binary()), "--port", str(port), "--bind", "127.0.0.1"),
+            *("--save", "", "--appendonly", "no", "--dir", str(workdir)),
+        ],
+        log_path=workdir / "valkey.log",
+    )
+    server.start()
+    wait_for_port("127.0.0.1", port, timeout=15)
+    return server
+
+
+def test_redis_stopped_and_restarted_mid_stream_loses_nothing(
+    stack: Stack,
+    isolated_settings: Settings,
+    start_worker: Callable[[Settings], ManagedProcess],
+    tmp_path: Path,
+) -> None:
+    """The worker's own Redis (a Valkey this test starts, never the machine's) goes away in the
+    middle of a stream of releases with lyrics (whose embeddings it caches): scoring goes on
+    with the models in hand, and nothing is lost."""
+    port = free_port()
+    server = _valkey(port, tmp_path / "valkey")
+    s = isolated_settings.model_copy(
+        update={"redis_url": f"redis://127.0.0.1:{port}/0", "batch_size": 200}
+    )
+    try:
+        worker = start_worker(s)
+        base = synthetic_release_events(50, seed=64)
+        records: list[tuple[bytes | None, bytes]] = []
+        for i in range(3000):
+            event = {
+                **base[i % len(base)],
+                "event_id": f"r64-{i}",
+                "track_id": f"t64-{i}",
+                "lyrics": f"we sing about love number {i % 40} tonight",
+            }
+            records.append((str(event["track_id"]).encode(), orjson.dumps(event)))
+        ids = {f"r64-{i}" for i in range(3000)}
+        produce(s.kafka_bootstrap or "", s.releases_topic, records[:1000])
+        _wait_for_some(s, 500)
+        server.stop()  # Redis down
+        produce(s.kafka_bootstrap or "", s.releases_topic, records[1000:2000])
+        _wait_for_some(s, 1800)
+        server = _valkey(port, tmp_path / "valkey")  # back, empty
+        produce(s.kafka_bootstrap or "", s.releases_topic, records[2000:])
+        predictions = _predicted(s, 3000, timeout=300)
+        counts = _report("Redis down mid-stream", ids, predictions)
+        assert ids <= set(counts)
+        assert all("lyrics" in p.get("inputs", []) for p in predictions)  # type: ignore[operator]
+        # The outage was really met: the cache said so once, and the worker went on.
+        assert "embedding cache unavailable" in worker.log_path.read_text(errors="replace")
+        assert worker.alive
+    finally:
+        server.stop()
