@@ -222,3 +222,68 @@ def test_redis_stopped_and_restarted_mid_stream_loses_nothing(
         assert worker.alive
     finally:
         server.stop()
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_a_burst_of_200000_events_keeps_memory_bounded_and_lag_falls(
+    stack: Stack,
+    isolated_settings: Settings,
+    start_worker: Callable[[Settings], ManagedProcess],
+) -> None:
+    """Back-pressure: a burst far bigger than the worker's rate is not pulled into memory (the
+    consumer's fetch buffers are bounded); the lag rises, then falls to zero."""
+    s = isolated_settings.model_copy(update={"batch_size": 1000})
+    worker = start_worker(s)
+    pid = worker.pid or 0
+    idle_mb = _rss_mb(pid)
+    n = 200_000
+    records, ids = _events(n, seed=65)
+    samples: list[tuple[float, float, float]] = []  # (seconds, RSS MB, lag)
+    stop = threading.Event()
+    url = f"http://127.0.0.1:{s.metrics_port}/metrics"
+
+    def sample() -> None:
+        import urllib.request
+
+        began = time.monotonic()
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    text = response.read().decode()
+                lag = sum(
+                    float(line.rsplit(" ", 1)[1])
+                    for line in text.splitlines()
+                    if line.startswith("hitpred_consumer_lag_messages{")
+                )
+                samples.append((time.monotonic() - began, _rss_mb(pid), lag))
+            except OSError:
+                pass
+            time.sleep(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        produce(s.kafka_bootstrap or "", s.releases_topic, records)
+        predictions = _predicted(s, n, timeout=600)
+        time.sleep(2)  # one more lag report after the last batch
+    finally:
+        stop.set()
+        sampler.join(5)
+    counts = _report("burst of 200,000", ids, predictions)
+    peak_mb = max(m for _, m, _ in samples)
+    peak_lag = max(lag for _, _, lag in samples)
+    print(
+        f"burst of 200,000: idle RSS {idle_mb:.0f} MB, peak {peak_mb:.0f} MB; "
+        f"lag peaked at {peak_lag:,.0f} and ended at {samples[-1][2]:,.0f}"
+    )
+    assert ids <= set(counts)
+    assert peak_lag > 20_000  # the burst really outran the worker
+    assert samples[-1][2] == 0  # and it caught up
+    # 200,000 events are ~100 MB of JSON: none of it may pile up in the worker.
+    assert peak_mb < idle_mb + 400
