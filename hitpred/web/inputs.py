@@ -74,7 +74,7 @@ def parse_event(body: bytes, prefix: Sequence[str | int] = ("body",)) -> tuple[s
     if not body.strip():
         raise InvalidInput([reason(prefix, "the request body is empty", "missing")])
     try:
-        event = ReleaseEvent.model_validate_json(body)
+        event = ReleaseEvent.model_validate_json(body, strict=True)  # as decode_release
     except ValidationError as exc:
         raise InvalidInput(_details(exc, prefix)) from None
     return event.event_id, body

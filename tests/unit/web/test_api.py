@@ -160,6 +160,17 @@ BAD_JSON: list[tuple[str, bytes, int, list[Any]]] = [
     ("missing field", orjson.dumps(release(title=None)), 422, ["body", "title"]),
     ("out of range", orjson.dumps(release(danceability=1.5)), 422, ["body", "danceability"]),
     ("bad date", orjson.dumps(release(release_date="2019-13-45")), 422, ["body", "release_date"]),
+    # Strict, like the stream: a boolean or a numeric string is not a number, a date-time is
+    # not a date, and no release is dated 9999.
+    ("boolean number", orjson.dumps(release(energy=True)), 422, ["body", "energy"]),
+    ("string number", orjson.dumps(release(tempo="120")), 422, ["body", "tempo"]),
+    (
+        "date-time",
+        orjson.dumps(release(release_date="2019-01-01T00:00:00")),
+        422,
+        ["body", "release_date"],
+    ),
+    ("year 9999", orjson.dumps(release(release_date="9999-12-31")), 422, ["body", "release_date"]),
 ]
 
 
