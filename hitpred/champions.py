@@ -100,7 +100,7 @@ def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
     try:
         return load_feature_set_champions(
             store if have_folder else None,
-            redis_url=settings.redis_url,
+            redis_url=settings.redis_connection_url,
             prefix=settings.registry_cache_prefix,
             tasks=tasks,
         )
@@ -123,7 +123,7 @@ def load_audio_encoder(settings: Settings) -> Any:
     try:
         found = load_champions(
             store if store.root.is_dir() else None,
-            redis_url=settings.redis_url,
+            redis_url=settings.redis_connection_url,
             prefix=settings.registry_cache_prefix,
             tasks=(Task.AUDIO_EMBEDDING,),
         )

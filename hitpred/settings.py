@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -31,6 +32,17 @@ class Settings(BaseSettings):
         default="redis://127.0.0.1:6379/0",
         description="Redis URL. When nothing answers there, the embedded Valkey server is "
         "started instead (development only). HITPRED_REDIS_URL.",
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="Redis password (AUTH), kept out of the URL and of every log line. "
+        "HITPRED_REDIS_PASSWORD.",
+    )
+    redis_tls_ca_file: Path | None = Field(
+        default=None,
+        description="CA certificate that signs the Redis server's TLS certificate; TLS itself "
+        "is on with a rediss:// URL (verified against the system CAs without this). "
+        "HITPRED_REDIS_TLS_CA_FILE.",
     )
     embedded_redis: bool = Field(
         default=True,
@@ -252,6 +264,30 @@ class Settings(BaseSettings):
         "ready, so the first request does not pay for lazy initialisation. "
         "HITPRED_SERVE_WARM_UP.",
     )
+
+    @property
+    def redis_connection_url(self) -> str:
+        """``redis_url`` with the password and the TLS CA file folded in: what every Redis
+        client connects with (never logged; log ``redis_url``)."""
+        parts = urlsplit(self.redis_url)
+        netloc = parts.netloc
+        if self.redis_password is not None and "@" not in netloc:
+            netloc = f":{quote(self.redis_password.get_secret_value(), safe='')}@{netloc}"
+        query = parts.query
+        if self.redis_tls_ca_file is not None:
+            query = "&".join(
+                q for q in (query, urlencode({"ssl_ca_certs": str(self.redis_tls_ca_file)})) if q
+            )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+    @model_validator(mode="after")
+    def _tls_needs_rediss(self) -> Settings:
+        if self.redis_tls_ca_file is not None and not self.redis_url.startswith("rediss://"):
+            raise ValueError(
+                "HITPRED_REDIS_TLS_CA_FILE is set but HITPRED_REDIS_URL is not rediss://: "
+                "TLS is turned on by the rediss scheme"
+            )
+        return self
 
     @property
     def role_set(self) -> frozenset[str]:

@@ -308,7 +308,7 @@ class Stack:
         logger.info("embedded tansu broker on %s (pid %s)", self.bootstrap, broker.pid)
 
     def _start_redis(self, timeout: float) -> None:
-        if redis_answers(self.settings.redis_url):
+        if redis_answers(self.settings.redis_connection_url):
             logger.info("using Redis at %s", self.settings.redis_url)
             return
         if not self.settings.embedded_redis:

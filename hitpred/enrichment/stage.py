@@ -47,7 +47,7 @@ def build_enricher(
         )
     else:
         cache = EmbeddingCache.from_url(
-            settings.redis_url,
+            settings.redis_connection_url,
             prefix=settings.embedding_cache_prefix,
             ttl_s=settings.embedding_cache_ttl_s,
         )

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, free_port, wait_worker_ready
@@ -70,6 +71,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     """``HITPRED_*`` variables that reproduce ``settings`` in a worker process."""
     env: dict[str, str] = {}
     for name, value in settings.model_dump().items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         if value is not None:
             env[f"HITPRED_{name.upper()}"] = str(value)
     return env
