@@ -14,6 +14,7 @@ import orjson
 from hitpred.baseline import synthetic_release_events, train_baseline
 from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
+from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
 
 
@@ -35,7 +36,7 @@ def main(batch: int, batches: int) -> None:
         for i, r in enumerate(enrich_messages(enricher, raw).records)
     ]
     cases = {
-        "releases -> predictions (one pass)": lambda: scorer.score_releases(raw),
+        "releases -> predictions (one pass)": lambda: process_releases(scorer, None, raw),
         "releases -> enriched (enrich stage)": lambda: enrich_messages(enricher, raw),
         "enriched -> predictions (score stage)": lambda: scorer.score_enriched(enriched),
     }

@@ -315,7 +315,7 @@ class Prediction(_Schema):
     prediction_id: str = Field(
         description="Deterministic: the same event scored by the same model versions always "
         "gets the same id, so a consumer can drop the duplicates an at-least-once stream "
-        "delivers after a crash (see hitpred.scoring.prediction_id)"
+        "delivers after a crash (see hitpred.predictions.prediction_id)"
     )
     event_id: str
     track_id: str

@@ -1,27 +1,27 @@
 """Batch scoring: raw messages in, serialized predictions and dead letters out.
 
 This is the seam between the stream and the models. Everything here is synchronous, pure
-Python/numpy and free of Kafka code, so the Faust agents run it in an executor (keeping the
-event loop free to heartbeat) and a batch-consuming service could call the very same functions
-on the hot path. Per batch there is one decode pass, one feature frame, one vectorised
-``predict`` per task and one serialisation pass; nothing is awaited per event.
+Python/numpy and free of Kafka code: the worker's batch stages (:mod:`streams.batch`), the HTTP
+service and the benchmarks call the very same functions. Per batch there is one decode pass,
+one feature frame, one vectorised ``predict`` per task and one serialisation pass; nothing is
+awaited per event.
 
 - :func:`validate_batch`: ``hitpred.releases.v1`` bytes -> valid events + dead letters
   (:mod:`hitpred.enrichment` then adds embeddings and audio analysis; :func:`enrich_batch` is
   the pass-through for releases scored without enrichment).
 - :class:`Scorer`: ``EnrichedTrack`` (or raw release) batches -> ``Prediction`` records, each
   task answered by the champion the router picks for the release's inputs.
-- Which models serve is decided in :mod:`hitpred.champions`.
+- Which models serve is decided in :mod:`hitpred.champions`; the sections, ids and latency
+  clock of a prediction are built in :mod:`hitpred.predictions`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,7 +31,15 @@ from pydantic import ValidationError
 
 from hitpred.errors import EventValidationError, HitPredError, ModelError
 from hitpred.features.vector import tracks_to_frame
-from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
+from hitpred.models.base import Explanation, Task, TaskModel
+from hitpred.predictions import (
+    FIELD,
+    UNANSWERED,
+    latency_start,
+    non_finite_rows,
+    prediction_id,
+    task_sections,
+)
 from hitpred.routing import INPUT_NAMES, Availability, Candidate, Route, Router
 from hitpred.schemas import (
     DESCRIPTOR_FIELDS,
@@ -42,7 +50,6 @@ from hitpred.schemas import (
     decode_release,
     describe_validation_error,
     descriptor_values,
-    popularity_tier,
 )
 
 __all__ = [
@@ -53,14 +60,10 @@ __all__ = [
     "carries_descriptors",
     "dead_letter",
     "enrich_batch",
-    "prediction_id",
     "validate_batch",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Probability at or above which a release is flagged ``is_hit``.
-HIT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,42 +196,6 @@ def enrich_batch(
     ]
 
 
-def prediction_id(event_id: str, answers: Sequence[str]) -> str:
-    """The id of a prediction: a hash of the event id and of what answered it (``task=model@
-    version`` per answered task, in task order). Re-scoring the same event with the same model
-    versions gives the same id; a new version gives a new one."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=16)
-    for answer in answers:
-        digest.update(b"\x00" + answer.encode())
-    return digest.hexdigest()
-
-
-#: A producer's clock may run this far ahead of the broker's.
-CLOCK_SKEW = timedelta(seconds=60)
-#: An event stamped longer than this before the broker received it is not trusted for latency.
-MAX_PRODUCER_DELAY = timedelta(days=1)
-
-
-def latency_start(
-    produced_at: datetime, broker_ms: int | None, scored_at: datetime
-) -> tuple[datetime, str]:
-    """Where an event's end-to-end latency starts, and which clock that is.
-
-    ``produced_at`` is what the producer claims; it is used when it is plausible: not after
-    the broker received the event (give or take a minute of clock skew) and not more than a
-    day before it. Otherwise the broker's timestamp is used (``"broker"``), so one event dated
-    9999-12-31 cannot drive the latency metric negative for the rest of a worker's life.
-    Without a broker timestamp an implausible ``produced_at`` gives ``"unknown"`` (no latency).
-    """
-    received = datetime.fromtimestamp(broker_ms / 1000.0, UTC) if broker_ms else None
-    reference = received or scored_at
-    if reference - MAX_PRODUCER_DELAY <= produced_at <= reference + CLOCK_SKEW:
-        return produced_at, "produced_at"
-    if received is not None:
-        return received, "broker"
-    return scored_at, "unknown"
-
-
 def carries_descriptors(event: ReleaseEvent) -> bool:
     """Whether a release carries any audio descriptor of its own."""
     return descriptor_values(event).count(None) < len(DESCRIPTOR_FIELDS)
@@ -298,19 +265,6 @@ class Scorer:
         )
         return result
 
-    def score_releases(self, messages: Sequence[RawMessage]) -> BatchResult:
-        """Validate and score raw ``hitpred.releases.v1`` messages in one pass, without
-        enrichment (no embeddings, no audio analysis): the descriptors-only hot path, for a
-        benchmark or a batch-consuming service."""
-        started = time.perf_counter()
-        valid, dead = validate_batch(messages)
-        decoded = time.perf_counter()
-        tracks = enrich_batch(valid)
-        result = self.score_tracks([(m, t) for (m, _), t in zip(valid, tracks, strict=True)])
-        result.dead_letters[:0] = dead
-        result.timings_s["decode"] = decoded - started
-        return result
-
     # -- the batch ----------------------------------------------------------------------
 
     def score_tracks(self, tracks: Sequence[tuple[RawMessage, EnrichedTrack]]) -> BatchResult:
@@ -367,10 +321,12 @@ class Scorer:
                 sub = frame if route.everything else frame.iloc[rows]
                 model = route.candidate.model
                 output = model.predict(sub)
-                for i, reason in _non_finite_rows(output, len(rows)).items():
+                for i, reason in non_finite_rows(output, len(rows)).items():
                     bad.setdefault(int(rows[i]), f"{task}: {reason}")
                 refs = [self._ref(route.candidate, int(c)) for c in route.codes.tolist()]
-                for row, section in zip(rows.tolist(), _sections(task, output, refs), strict=True):
+                for row, section in zip(
+                    rows.tolist(), task_sections(task, output, refs), strict=True
+                ):
                     column[row] = section
                 if task is Task.HIT:
                     rows_explained = model.explain(sub, self.top_k)
@@ -394,7 +350,7 @@ class Scorer:
     ) -> None:
         n = len(tracks)
         tasks = self.router.tasks
-        fields = [(_FIELD[task], sections.get(task)) for task in tasks if task in _FIELD]
+        fields = [(FIELD[task], sections.get(task)) for task in tasks if task in FIELD]
         scored_at = datetime.now(UTC)
         scored_iso = _iso(scored_at)
         score_ms = predict_ms / n
@@ -432,7 +388,7 @@ class Scorer:
                 prediction["language"] = track.language
             if any_unanswered and unanswered[i].any():
                 prediction["unanswered"] = {
-                    task.value: _UNANSWERED
+                    task.value: UNANSWERED
                     for task, missing in zip(tasks, unanswered[i].tolist(), strict=True)
                     if missing
                 }
@@ -456,70 +412,3 @@ class Scorer:
                     event_id=release.event_id,
                 )
             )
-
-
-#: The prediction field of each served task.
-_FIELD: dict[Task, str] = {
-    Task.HIT: "hit",
-    Task.POPULARITY: "popularity",
-    Task.TIER: "tier",
-    Task.GENRE: "genre",
-}
-_UNANSWERED = "no champion reads the inputs this release carries (descriptors, lyrics or audio)"
-
-
-def _sections(
-    task: Task, out: TaskOutput, refs: Sequence[dict[str, Any]]
-) -> list[dict[str, Any] | None]:
-    """The prediction sections of one task for the rows of one route, built column-wise."""
-    if task is Task.HIT and out.values is not None:
-        return [
-            {"model": ref, "probability": p, "is_hit": p >= HIT_THRESHOLD}
-            for p, ref in zip(np.clip(out.values, 0.0, 1.0).tolist(), refs, strict=True)
-        ]
-    if task is Task.POPULARITY and out.values is not None:
-        values = np.round(np.clip(out.values, 0.0, 100.0), 1).tolist()
-        return [
-            {"model": ref, "popularity": v, "tier": popularity_tier(v).value}
-            for v, ref in zip(values, refs, strict=True)
-        ]
-    if out.probabilities is None or not out.classes:
-        return [None] * len(refs)
-    classes = out.classes
-    probs = np.clip(out.probabilities, 0.0, 1.0)
-    if task is Task.GENRE:
-        top = np.argsort(-probs, axis=1)[:, :3]
-        top_p = np.take_along_axis(probs, top, axis=1).tolist()
-        return [
-            {
-                "model": ref,
-                "genre": classes[idx[0]],
-                "top3": [
-                    {"genre": classes[j], "probability": p} for j, p in zip(idx, ps, strict=True)
-                ],
-            }
-            for idx, ps, ref in zip(top.tolist(), top_p, refs, strict=True)
-        ]
-    if task is Task.TIER:
-        best = probs.argmax(axis=1).tolist()
-        return [
-            {
-                "model": ref,
-                "tier": classes[b],
-                "probabilities": dict(zip(classes, row, strict=True)),
-            }
-            for b, row, ref in zip(best, probs.tolist(), refs, strict=True)
-        ]
-    return [None] * len(refs)
-
-
-def _non_finite_rows(out: TaskOutput, n: int) -> dict[int, str]:
-    """Rows where a model produced NaN/inf (they become dead letters, not predictions)."""
-    bad: dict[int, str] = {}
-    for array in (out.values, out.probabilities):
-        if array is None:
-            continue
-        finite = np.isfinite(array).reshape(n, -1).all(axis=1)
-        for row in np.flatnonzero(~finite).tolist():
-            bad.setdefault(row, str(out.task))
-    return bad

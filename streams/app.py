@@ -38,7 +38,8 @@ def create_app(settings: Settings | None = None) -> faust.App:
         topic_allow_declare=False,
         topic_partitions=settings.partitions,
         consumer_auto_offset_reset="earliest",
-        # Room for a few full batches per partition while the executor works on one.
+        # Faust's own consumer serves only the dead-letter log agent; the events go through
+        # the batch stages' consumers (streams.batch).
         stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
         broker_commit_every=max(1000, settings.batch_size),
         broker_commit_interval=1.0,

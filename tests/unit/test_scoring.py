@@ -21,6 +21,7 @@ from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
 from hitpred.errors import ModelError
 from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
+from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter, EnrichedTrack, Prediction, popularity_tier
 from hitpred.scoring import (
     RawMessage,
@@ -69,7 +70,7 @@ def _mixed_batch(n_good: int, n_bad: int) -> tuple[list[RawMessage], list[str], 
 
 def test_release_batch_gives_one_prediction_per_valid_event_in_order(scorer: Scorer) -> None:
     messages, good_ids, bad_offsets = _mixed_batch(200, 30)
-    result = scorer.score_releases(messages)
+    result = process_releases(scorer, None, messages)
     assert [r.event_id for r in result.records] == good_ids
     assert sorted(d.source_offset or 0 for d in result.dead_letters) == bad_offsets
     for record in result.records:
@@ -82,7 +83,7 @@ def test_release_batch_gives_one_prediction_per_valid_event_in_order(scorer: Sco
 
 def test_predictions_are_marked_baseline_and_consistent(scorer: Scorer) -> None:
     events = synthetic_release_events(50, seed=23)
-    result = scorer.score_releases([_message(e, i) for i, e in enumerate(events)])
+    result = process_releases(scorer, None, [_message(e, i) for i, e in enumerate(events)])
     assert not result.dead_letters
     for record in result.records:
         p = Prediction.model_validate_json(record.value)
@@ -105,7 +106,7 @@ def test_scores_match_the_models_directly(
     from hitpred.schemas import ReleaseEvent
 
     events = synthetic_release_events(20, seed=24)
-    result = scorer.score_releases([_message(e, i) for i, e in enumerate(events)])
+    result = process_releases(scorer, None, [_message(e, i) for i, e in enumerate(events)])
     frame = events_to_frame([ReleaseEvent.model_validate(e) for e in events])
     expected = baseline_models[Task.HIT].predict(frame).values
     got = [Prediction.model_validate_json(r.value).hit.probability for r in result.records]  # type: ignore[union-attr]
@@ -117,7 +118,7 @@ def test_every_malformed_kind_becomes_a_dead_letter_with_a_reason(scorer: Scorer
     messages = [
         RawMessage(value=v, key=k, topic="releases", offset=i) for i, (_, k, v) in enumerate(bad)
     ]
-    result = scorer.score_releases(messages)
+    result = process_releases(scorer, None, messages)
     assert result.records == []
     assert len(result.dead_letters) == len(MALFORMED_KINDS)
     by_offset = {d.source_offset: d for d in result.dead_letters}
@@ -155,7 +156,7 @@ def test_enriched_round_trip_equals_the_one_pass_path(scorer: Scorer) -> None:
         for i, r in enumerate(enriched.records)
     ]
     scored = scorer.score_enriched(second_hop)
-    direct = scorer.score_releases(messages)
+    direct = process_releases(scorer, None, messages)
     assert [r.event_id for r in scored.records] == [r.event_id for r in direct.records]
     hop = [orjson.loads(r.value)["hit"]["probability"] for r in scored.records]
     one = [orjson.loads(r.value)["hit"]["probability"] for r in direct.records]
@@ -171,7 +172,7 @@ def test_garbage_on_the_enriched_topic_is_dead_lettered(scorer: Scorer) -> None:
 
 
 def test_empty_batch(scorer: Scorer) -> None:
-    result = scorer.score_releases([])
+    result = process_releases(scorer, None, [])
     assert result.records == [] and result.dead_letters == []
 
 
@@ -200,7 +201,7 @@ class _BrokenModel:
 def test_a_failing_model_dead_letters_the_batch_with_the_reason() -> None:
     scorer = Scorer({Task.HIT: _BrokenModel(Task.HIT, "raise")})
     events = synthetic_release_events(3, seed=26)
-    result = scorer.score_releases([_message(e, i) for i, e in enumerate(events)])
+    result = process_releases(scorer, None, [_message(e, i) for i, e in enumerate(events)])
     assert not result.records
     assert [d.event_id for d in result.dead_letters] == [e["event_id"] for e in events]
     assert all(d.stage == "score" and "corrupt" in d.reason for d in result.dead_letters)
@@ -209,7 +210,7 @@ def test_a_failing_model_dead_letters_the_batch_with_the_reason() -> None:
 def test_a_non_finite_score_dead_letters_only_that_row() -> None:
     scorer = Scorer({Task.HIT: _BrokenModel(Task.HIT, "nan")})
     events = synthetic_release_events(3, seed=27)
-    result = scorer.score_releases([_message(e, i) for i, e in enumerate(events)])
+    result = process_releases(scorer, None, [_message(e, i) for i, e in enumerate(events)])
     assert [r.event_id for r in result.records] == [events[0]["event_id"], events[2]["event_id"]]
     (letter,) = result.dead_letters
     assert letter.event_id == events[1]["event_id"] and "non-finite" in letter.reason
@@ -223,7 +224,7 @@ def test_scorer_needs_models() -> None:
 
 
 def test_dead_letters_serialize(scorer: Scorer) -> None:
-    result = scorer.score_releases([RawMessage(value=b"nope", key=b"k", topic="t")])
+    result = process_releases(scorer, None, [RawMessage(value=b"nope", key=b"k", topic="t")])
     (letter,) = result.dead_letters
     assert DeadLetter.model_validate_json(letter.to_json()).original == b"nope"
 
@@ -233,8 +234,8 @@ def test_prediction_ids_are_deterministic_per_event_and_model_versions(
 ) -> None:
     events = synthetic_release_events(30, seed=41)
     messages = [_message(e, i) for i, e in enumerate(events)]
-    first = [orjson.loads(r.value) for r in scorer.score_releases(messages).records]
-    again = [orjson.loads(r.value) for r in scorer.score_releases(messages[::-1]).records]
+    first = [orjson.loads(r.value) for r in process_releases(scorer, None, messages).records]
+    again = [orjson.loads(r.value) for r in process_releases(scorer, None, messages[::-1]).records]
     ids = [p["prediction_id"] for p in first]
     assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
     # The same events and versions, in another batch and order: the same ids.
@@ -251,7 +252,7 @@ def test_prediction_ids_are_deterministic_per_event_and_model_versions(
 
     models = dict(baseline_models)
     models[Task.HIT] = Renamed(models[Task.HIT])  # type: ignore[assignment]
-    bumped = Scorer(models).score_releases(messages).records
+    bumped = process_releases(Scorer(models), None, messages).records
     assert not {orjson.loads(r.value)["prediction_id"] for r in bumped} & set(ids)
     assert all(Prediction.model_validate_json(r.value).prediction_id for r in bumped)
 
@@ -272,7 +273,7 @@ def test_an_implausible_produced_at_is_not_trusted_for_latency(scorer: Scorer) -
         messages.append(
             RawMessage(orjson.dumps(event), str(event["track_id"]).encode(), "r", 0, i, ts)
         )
-    result = scorer.score_releases(messages)
+    result = process_releases(scorer, None, messages)
     timings = [Prediction.model_validate_json(r.value).timings for r in result.records]
     assert [t.clock for t in timings] == [c for _, _, c in cases.values()]
     assert 2_900 <= timings[0].end_to_end_ms < 60_000
