@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
+import jiter
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -44,6 +45,7 @@ __all__ = [
     "decode_release",
     "describe_validation_error",
     "descriptor_values",
+    "duplicate_key",
     "popularity_tier",
     "utcnow",
 ]
@@ -417,17 +419,37 @@ def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
+def duplicate_key(raw: bytes | str) -> str | None:
+    """Why a JSON document is refused for repeating a key in one object, or None.
+
+    JSON parsers (pydantic's included) keep the last of two equal keys, so
+    ``{"energy": 0.1, "energy": 0.9}`` would be scored on a value a reader of the message may
+    not see. jiter checks for it in ~3 us per event. Malformed JSON is not this function's to
+    report (None): the schema's decoder says why.
+    """
+    try:
+        jiter.from_json(raw.encode() if isinstance(raw, str) else raw, catch_duplicate_keys=True)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("Detected duplicate key"):
+            return message if len(message) <= 200 else f"{message[:200]}..."
+    return None
+
+
 def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseEvent:
     """Parse one ``hitpred.releases.v1`` message value.
 
     Raises :class:`EventValidationError` with a readable reason when the bytes are not JSON,
-    not an object, fail the schema, or disagree with the message key.
+    not an object, repeat a key, fail the schema, or disagree with the message key.
     """
     try:
         # Strict: a boolean or a string is not a number, a date-time is not a date.
         event = ReleaseEvent.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise EventValidationError(describe_validation_error(exc)) from exc
+    repeated = duplicate_key(raw)
+    if repeated is not None:
+        raise EventValidationError(repeated)
     if key is not None:
         key_text = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
         if key_text != event.track_id:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from hitpred.errors import HitPredError
-from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent
+from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent, duplicate_key
 from hitpred.web.limits import RequestTooLarge
 from hitpred.web.service import Upload
 
@@ -77,6 +77,9 @@ def parse_event(body: bytes, prefix: Sequence[str | int] = ("body",)) -> tuple[s
         event = ReleaseEvent.model_validate_json(body, strict=True)  # as decode_release
     except ValidationError as exc:
         raise InvalidInput(_details(exc, prefix)) from None
+    repeated = duplicate_key(body)
+    if repeated is not None:
+        raise InvalidInput([reason(prefix, repeated, "duplicate_key")])
     return event.event_id, body
 
 
@@ -86,6 +89,9 @@ def parse_batch(body: bytes, max_items: int) -> list[tuple[str, bytes]]:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise InvalidInput([reason(["body"], f"Invalid JSON: {exc}", "json_invalid")]) from None
+    repeated = duplicate_key(body)  # each event is re-encoded below: a repeat would vanish
+    if repeated is not None:
+        raise InvalidInput([reason(["body"], repeated, "duplicate_key")])
     if not isinstance(document, dict) or set(document) != {"events"}:
         raise InvalidInput(
             [reason(["body"], 'expected an object with one field, "events"', "model_type")]

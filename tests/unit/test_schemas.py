@@ -30,6 +30,7 @@ from hitpred.schemas import (
     Timings,
     decode_release,
     describe_validation_error,
+    duplicate_key,
     popularity_tier,
 )
 
@@ -371,6 +372,27 @@ def test_loose_input_is_refused(field: str, value: object) -> None:
     }
     with pytest.raises(EventValidationError, match=field):
         decode_release(orjson.dumps(event))
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"energy": 0.1, "energy": 0.9',  # scored on the value a reader may not see
+        b'"energy": 0.5, "energy": 0.5',  # a repeat is refused even when it agrees
+        b'"title": "Other"',  # a repeated required field
+        b'"lyrics": "a", "lyrics": "b"',
+    ],
+    ids=["different", "equal", "required", "text"],
+)
+def test_duplicate_keys_are_refused(raw: bytes) -> None:
+    body = b'{"event_id": "e", "track_id": "t", "title": "Song", "artists": ["Someone"], '
+    body += b'"release_date": "2024-05-17", ' + raw + b"}"
+    with pytest.raises(EventValidationError, match="duplicate key"):
+        decode_release(body)
+    assert duplicate_key(body) is not None
+    assert duplicate_key(b'{"a": {"b": 1}, "c": {"b": 2}}') is None  # same key, other objects
+    assert duplicate_key(b'{"a": {"b": 1, "b": 2}}') is not None  # nested
+    assert duplicate_key(b"{not json") is None  # the decoder's to explain
 
 
 def test_integers_are_numbers_and_a_release_may_be_announced_ahead() -> None:

@@ -240,6 +240,19 @@ def test_bad_batches(client: TestClient, body: dict[str, Any], loc: list[Any]) -
     assert any(d["loc"] == loc for d in response.json()["detail"]), response.text
 
 
+def test_duplicate_keys_are_refused(client: TestClient) -> None:
+    one = orjson.dumps(release())[:-1] + b', "energy": 0.1, "energy": 0.9}'
+    response = client.post("/v1/predict", content=one, headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "duplicate key" in response.json()["detail"][0]["msg"]
+    batch = b'{"events": [' + one + b"]}"
+    response = client.post(
+        "/v1/predict/batch", content=batch, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert "duplicate key" in response.json()["detail"][0]["msg"]
+
+
 @pytest.mark.parametrize(
     ("audio_ref", "expected"),
     [
