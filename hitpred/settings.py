@@ -13,7 +13,11 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings"]
+__all__ = ["EMBEDDED_SESSION_TIMEOUT_S", "Settings", "get_settings"]
+
+#: The consumer-group session time-out on the embedded broker (see ``session_timeout_s``): a
+#: worker restarted there scores again within about 10 s.
+EMBEDDED_SESSION_TIMEOUT_S = 4.0
 
 
 class Settings(BaseSettings):
@@ -101,8 +105,8 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = Field(
         default=10.0,
         gt=0,
-        description="Consumer-group rebalance timeout, seconds; a new worker's first join waits "
-        "about half of it on tansu. HITPRED_REBALANCE_TIMEOUT_S.",
+        description="Consumer-group rebalance time-out, seconds: how long the group waits for "
+        "members to rejoin during a rebalance. HITPRED_REBALANCE_TIMEOUT_S.",
     )
     registry_uri: str = Field(
         default="./registry",
@@ -134,6 +138,14 @@ class Settings(BaseSettings):
         "analysis takes ~1.5 s per 30 s excerpt and a batch must finish within "
         "max_batch_interval_s); other releases fill batches up to batch_size. "
         "HITPRED_ENRICH_BATCH_SIZE.",
+    )
+    session_timeout_s: float = Field(
+        default=10.0,
+        ge=1,
+        description="Consumer-group session time-out, seconds: how long a silent worker keeps "
+        "its partitions (Kafka brokers accept 6-1800 s by default). The embedded stack uses "
+        f"{EMBEDDED_SESSION_TIMEOUT_S:g} s: tansu makes a new member wait about 1.8 session "
+        "time-outs after another left. HITPRED_SESSION_TIMEOUT_S.",
     )
     max_batch_interval_s: float = Field(
         default=900.0,

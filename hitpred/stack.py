@@ -34,7 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from hitpred.errors import MissingExtraError, StackError
-from hitpred.settings import Settings
+from hitpred.settings import EMBEDDED_SESSION_TIMEOUT_S, Settings
 
 __all__ = [
     "ManagedProcess",
@@ -170,8 +170,9 @@ class ManagedProcess:
         return proc.returncode
 
 
-#: What a Faust worker logs once it has joined its group and started its agents.
-WORKER_READY_LINE = "[^Worker]: Ready"
+#: What a worker logs once its models are loaded and its stage scores whatever it is assigned
+#: (the stage joins its consumer group while the models load).
+WORKER_READY_LINE = "hitpred worker ready: models loaded"
 
 
 def wait_worker_ready(worker: ManagedProcess, timeout: float = 60.0) -> None:
@@ -361,7 +362,18 @@ class Stack:
 
     def env(self) -> dict[str, str]:
         """Environment variables that point a worker at this stack."""
-        return {"HITPRED_KAFKA_BOOTSTRAP": self.bootstrap, "HITPRED_REDIS_URL": self.redis_url}
+        env = {"HITPRED_KAFKA_BOOTSTRAP": self.bootstrap, "HITPRED_REDIS_URL": self.redis_url}
+        if self.session_timeout_s is not None:
+            env["HITPRED_SESSION_TIMEOUT_S"] = f"{self.session_timeout_s:g}"
+        return env
+
+    @property
+    def session_timeout_s(self) -> float | None:
+        """The group session time-out workers should use here: short on the embedded broker
+        (unless HITPRED_SESSION_TIMEOUT_S says otherwise), None (the setting's) on Kafka."""
+        if not self.embedded_broker or "HITPRED_SESSION_TIMEOUT_S" in os.environ:
+            return None
+        return EMBEDDED_SESSION_TIMEOUT_S
 
     def start_worker(
         self,

@@ -8,9 +8,7 @@ import faust
 
 from hitpred.settings import Settings, get_settings
 from streams.batch import BatchStage
-from streams.deadletter import register_deadletters
 from streams.runtime import Runtime
-from streams.topics import Topics
 
 __all__ = ["DEFAULT_BOOTSTRAP", "app", "create_app"]
 
@@ -37,21 +35,14 @@ def create_app(settings: Settings | None = None) -> faust.App:
         topic_disable_leader=True,
         topic_allow_declare=False,
         topic_partitions=settings.partitions,
-        consumer_auto_offset_reset="earliest",
-        # Faust's own consumer serves only the dead-letter log agent; the events go through
-        # the batch stages' consumers (streams.batch).
-        stream_buffer_maxsize=max(4096, 4 * settings.batch_size),
-        broker_commit_every=max(1000, settings.batch_size),
-        broker_commit_interval=1.0,
-        broker_rebalance_timeout=settings.rebalance_timeout_s,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
     )
-    topics = Topics.declare(app, settings)
+    # No Faust agent: the events go through the batch stages' own consumers (streams.batch).
+    # Faust's consumer would subscribe to nothing (Faust refuses that) and its group join
+    # would delay the stages by seconds: the app runs without it.
+    app.boot_strategy = app.BootStrategy(app, enable_kafka_consumer=False)
     runtime = Runtime(settings, bootstrap, beacon=app.beacon)
     # Started with the app, stopped with it (runtime dependency of the app service).
     app.service(runtime)  # type: ignore[arg-type]
-    register_deadletters(app, topics, runtime)
     roles = settings.role_set
 
     def batch_stage(stage: str, source: str, target: str, group: str) -> None:

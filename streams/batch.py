@@ -33,11 +33,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, ConsumerStoppedError
+from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
 from mode import Service
 
 from hitpred import metrics
 from hitpred.scoring import BatchResult, RawMessage
+from streams.publish import transient
 from streams.runtime import Runtime
 
 __all__ = ["BatchStage", "raw_messages"]
@@ -113,8 +114,8 @@ class BatchStage(Service):
             fetch_max_bytes=64 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,
             rebalance_timeout_ms=int(settings.rebalance_timeout_s * 1000),
-            session_timeout_ms=10_000,
-            heartbeat_interval_ms=2_000,
+            session_timeout_ms=int(settings.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(settings.session_timeout_s * 200),  # five per session
             # A batch of releases with audio takes minutes (about 1.5 s per 30 s excerpt, plus
             # fetches): the group must not evict the consumer while the executor works on it.
             max_poll_interval_ms=int(settings.max_batch_interval_s * 1000),
@@ -229,6 +230,12 @@ class BatchStage(Service):
             # The partitions moved during the batch: its outputs are out, and the new owner
             # consumes it again (at-least-once; the duplicates carry the same ids).
             logger.warning("%s: offsets not committed after a rebalance: %s", self, exc)
+        except KafkaError as exc:
+            if not transient(exc):
+                raise
+            # The broker (or the group coordinator) is away: the next batch's commit covers
+            # these offsets too; if none comes before a crash, the batch is consumed again.
+            logger.warning("%s: offsets not committed, the broker is unavailable: %r", self, exc)
 
     def __repr__(self) -> str:
         return f"BatchStage({self.stage}: {self.source} -> {self.target})"

@@ -30,6 +30,8 @@ from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
 from hitpred.scoring import BatchResult, RawMessage, Scorer
 from hitpred.settings import Settings
+from hitpred.stack import WORKER_READY_LINE
+from streams.deadletter import log_dead_letters
 from streams.publish import BatchPublisher
 
 __all__ = ["Runtime"]
@@ -57,22 +59,35 @@ class Runtime(Service):
             max_workers=1, thread_name_prefix="hitpred-enrich"
         )
         self._ready = asyncio.Event()
+        self._loading: asyncio.Future[None] | None = None
 
     def on_init_dependencies(self) -> list[Service]:
         return [self.publisher]
 
     async def on_start(self) -> None:
+        # Loaded in the background: the stages join their consumer groups meanwhile (a join
+        # waits seconds on the broker), so a restarted worker scores again sooner.
+        self._loading = asyncio.ensure_future(self._load())
+
+    async def _load(self) -> None:
         started = time.perf_counter()
-        models = await asyncio.get_running_loop().run_in_executor(
-            self.executor, load_models, self.settings
-        )
-        self.scorer = Scorer(models)
-        if "enrich" in self.settings.role_set:
+        try:
+            # The champions and the enricher (lyrics encoder, warm-up) load side by side.
             loop = asyncio.get_running_loop()
-            self.enricher = await loop.run_in_executor(
-                self.enrich_executor, build_enricher, self.settings
-            )
-            await loop.run_in_executor(self.enrich_executor, self.enricher.warm_up)
+            loading = loop.run_in_executor(self.executor, load_models, self.settings)
+            if "enrich" in self.settings.role_set:
+                self.enricher = await loop.run_in_executor(
+                    self.enrich_executor, build_enricher, self.settings
+                )
+                await loop.run_in_executor(self.enrich_executor, self.enricher.warm_up)
+            models = await loading
+            self.scorer = Scorer(models)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.exception("cannot load the models")
+            await self.crash(exc)
+            return
         # Everything alive now (models, libraries, the app) lives for the whole process: move
         # it out of the cyclic GC's generations so full collections triggered by the batches'
         # many short-lived dicts do not rescan it (measured: 100 ms pauses on a 40 ms batch).
@@ -89,11 +104,12 @@ class Runtime(Service):
             },
             time.perf_counter() - started,
         )
-
-    async def on_started(self) -> None:
         self._ready.set()
+        logger.info(WORKER_READY_LINE)
 
     async def on_stop(self) -> None:
+        if self._loading is not None and not self._loading.done():
+            self._loading.cancel()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.enrich_executor.shutdown(wait=True, cancel_futures=True)
 
@@ -152,6 +168,7 @@ class Runtime(Service):
                 self.settings.dlq_topic,
                 [(d.original_key.encode() if d.original_key else None, d.to_json()) for d in dead],
             )
+            log_dead_letters(dead)
         self._observe(stage, batch_size, delivered, dead, result, time.perf_counter() - started)
 
     @staticmethod

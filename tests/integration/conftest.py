@@ -52,8 +52,9 @@ def isolated_settings(stack: Stack, tmp_path: Path) -> Settings:
         metrics_port=free_port(),
         # Batches small enough that one test run exercises many of them.
         batch_size=200,
-        # A new member's first join waits about half of this on tansu.
         rebalance_timeout_s=2.0,
+        # A new member's first join waits about half of the session time-out on tansu.
+        session_timeout_s=stack.session_timeout_s or Settings().session_timeout_s,
     )
     stack.create_topics(
         [

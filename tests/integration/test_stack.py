@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from hitpred.settings import Settings
-from hitpred.stack import Stack, free_port, redis_answers
+from hitpred.stack import WORKER_READY_LINE, Stack, free_port, redis_answers
 from tests.integration.conftest import consume_until, produce
 
 pytestmark = pytest.mark.integration
@@ -125,7 +125,7 @@ def test_hitpred_up_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
         )
     try:
         deadline = time.monotonic() + 90
-        while "[^Worker]: Ready" not in log.read_text(errors="replace"):
+        while WORKER_READY_LINE not in log.read_text(errors="replace"):
             assert up.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.2)
