@@ -32,6 +32,9 @@ __all__ = [
     "HTTP_PREDICTIONS",
     "HTTP_REQUESTS",
     "MODEL_INFO",
+    "MODEL_RELOADS",
+    "MODEL_RELOAD_SECONDS",
+    "REGISTRY_INTEGRITY_FAILURES",
     "SCORING_LATENCY",
     "STAGE_LATENCY",
     "serve_metrics",
@@ -108,6 +111,22 @@ MODEL_INFO = Gauge(
     "hitpred_model_info",
     "The model serving each task (value 1), labelled with its name and version.",
     ["task", "name", "version"],
+)
+
+MODEL_RELOADS = Counter(
+    "hitpred_model_reloads_total",
+    "Hot reloads after a registry change, per outcome (loaded, refused: integrity or other "
+    "error, the previous models kept).",
+    ["outcome"],
+)
+MODEL_RELOAD_SECONDS = Histogram(
+    "hitpred_model_reload_seconds",
+    "Time to load and verify the models of a registry change, seconds.",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+REGISTRY_INTEGRITY_FAILURES = Counter(
+    "hitpred_registry_integrity_failures_total",
+    "Bundles refused because a file or archive did not match its manifest's sha256.",
 )
 
 #: One HTTP request of `hitpred serve`, seconds: 1 ms .. 2 min (an upload's audio analysis

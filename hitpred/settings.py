@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         description="Redis key prefix of the champion cache; workers that cannot see the "
         "registry folder load champions from Redis under it. HITPRED_REGISTRY_CACHE_PREFIX.",
     )
+    registry_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often a worker checks the registry's champions for a change (a "
+        "promotion also notifies workers at once through Redis pub/sub; the poll is the safety "
+        "net for a missed message or a Redis outage). HITPRED_REGISTRY_POLL_S.",
+    )
     baseline_fallback: bool = Field(
         default=True,
         description="Score a task that has no registered champion with the synthetic-catalog "

@@ -8,6 +8,7 @@ import faust
 
 from hitpred.settings import Settings, get_settings
 from streams.batch import BatchStage
+from streams.reload import ModelReloader
 from streams.runtime import Runtime
 
 __all__ = ["DEFAULT_BOOTSTRAP", "app", "create_app"]
@@ -70,6 +71,9 @@ def create_app(settings: Settings | None = None) -> faust.App:
         batch_stage("enrich", releases, enriched, "enrich")
     elif "score" in roles:
         batch_stage("score", enriched, settings.predictions_topic, "score")
+    if "score" in roles:
+        # Follows the registry: a promotion or rollback is served without a restart.
+        app.service(ModelReloader(runtime, beacon=runtime.beacon))  # type: ignore[arg-type]
     return app
 
 

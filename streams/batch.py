@@ -155,7 +155,6 @@ class BatchStage(Service):
         consumer = self._consumer
         assert consumer is not None
         await self.runtime.wait_ready()
-        fn = self.runtime.stage_function(self.stage)
         within_ms = int(self.runtime.settings.batch_within_s * 1000)
         delivering: asyncio.Task[None] | None = None
         while not self._draining:
@@ -170,8 +169,9 @@ class BatchStage(Service):
             self._report_lag(consumer)
             if not fetched:
                 continue
-            # Compute this batch while the previous one is produced and acknowledged.
-            compute = _convert_then(fn)
+            # Compute this batch while the previous one is produced and acknowledged, with
+            # the models served now (a hot reload swaps them between two batches).
+            compute = _convert_then(self.runtime.stage_function(self.stage))
             if self.stage == "enrich" or _needs_models(fetched):
                 # Lyrics or audio: seconds of work, in the executor (the loop keeps
                 # heartbeating and acknowledging the previous batch meanwhile).

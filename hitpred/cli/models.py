@@ -1,4 +1,5 @@
-"""``hitpred models list|show|promote``: what the registry holds."""
+"""``hitpred models list|show|promote|rollback|history|verify``: what the registry holds, and
+which versions the workers serve (a change is announced to running workers, which reload)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from hitpred.errors import HitPredError
@@ -89,15 +91,109 @@ def show(task: str, version: str | None, registry: str | None) -> None:
 @models.command()
 @click.argument("task", type=_TASKS)
 @click.argument("version")
+@click.option(
+    "--alias",
+    type=click.Choice(["champion", "challenger"]),
+    default="champion",
+    show_default=True,
+    help="champion: served by every worker; challenger: also scored, to the shadow topic.",
+)
+@click.option("--reason", default="promoted by hand", show_default=True, help="Why (history).")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Allow a feature set the stream cannot feed (the model serves batch scoring only).",
+)
 @_registry_option
-def promote(task: str, version: str, registry: str | None) -> None:
-    """Make VERSION the champion of TASK (after its files pass their sha256 check)."""
+def promote(
+    task: str, version: str, alias: str, reason: str, offline: bool, registry: str | None
+) -> None:
+    """Give VERSION of TASK an alias, after its files pass their sha256 check; running workers
+    switch to it between two batches."""
+    from hitpred.champions import STREAM_FEATURE_SETS
     from hitpred.registry.integrity import verify_folder
 
     store = _store(registry)
     try:
-        verify_folder(store.path(task, version), store.manifest(task, version))
-        store.promote(task, version, reason="promoted by hand")
+        manifest = store.manifest(task, version)
+        feature_set = str(manifest.get("feature_set", ""))
+        if feature_set not in STREAM_FEATURE_SETS and not offline:
+            raise click.ClickException(
+                f"{task} v{version} reads the feature set {feature_set!r}, which release events "
+                f"cannot supply (the stream feeds {', '.join(STREAM_FEATURE_SETS)}): refused. "
+                "--offline promotes it for batch scoring only."
+            )
+        verify_folder(store.path(task, version), manifest)
+        entry = store.promote(task, version, reason=reason, alias=alias)
     except HitPredError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{task}: champion is now v{version}")
+    _announce(entry)
+    was = f" (was v{entry['from']})" if entry["from"] else ""
+    click.echo(f"{task}: {alias} is now v{version}{was}")
+
+
+@models.command()
+@click.argument("task", type=_TASKS)
+@click.option("--reason", default="rolled back by hand", show_default=True)
+@_registry_option
+def rollback(task: str, reason: str, registry: str | None) -> None:
+    """Make the previous champion of TASK the champion again."""
+    from hitpred.registry.integrity import verify_folder
+
+    store = _store(registry)
+    previous = store.previous_champion(task)
+    if previous is None:
+        raise click.ClickException(f"{task}: no earlier champion in the history to return to")
+    try:
+        verify_folder(store.path(task, previous), store.manifest(task, previous))
+        entry = store.promote(task, previous, reason=reason)
+    except HitPredError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _announce(entry)
+    click.echo(f"{task}: champion is now v{previous} (was v{entry['from']})")
+
+
+@models.command()
+@click.argument("task", type=_TASKS)
+@_registry_option
+def history(task: str, registry: str | None) -> None:
+    """Every alias change of TASK: when, who, from which version to which, why."""
+    table = Table(title=f"{task}: alias changes")
+    for column in ("when", "alias", "from", "to", "who", "reason"):
+        table.add_column(column)
+    for entry in _store(registry).history(task):
+        table.add_row(
+            str(entry.get("at", ""))[:19],
+            str(entry.get("alias", "")),
+            str(entry.get("from") or "-"),
+            str(entry.get("to") or "-"),
+            str(entry.get("who", "")),
+            escape(str(entry.get("reason", ""))),
+        )
+    Console().print(table)
+
+
+@models.command()
+@_registry_option
+def verify(registry: str | None) -> None:
+    """Check every stored bundle and every bundle cached in Redis against its sha256; exits 1
+    naming each file that does not match."""
+    from hitpred.registry.verify import verify_all
+
+    problems = 0
+    for where, error in verify_all(_store(registry), get_settings()):
+        if error is None:
+            click.echo(f"ok    {where}")
+        else:
+            problems += 1
+            click.echo(f"FAIL  {where}: {error}")
+    if problems:
+        raise click.ClickException(f"{problems} bundle(s) failed their integrity check")
+    click.echo("every bundle matches its manifest")
+
+
+def _announce(entry: dict[str, object]) -> None:
+    from hitpred.registry.live import announce
+
+    if not announce(get_settings(), entry):
+        click.echo("Redis unavailable: running workers will see the change at their next poll")

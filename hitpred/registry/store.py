@@ -11,6 +11,9 @@ Layout::
     <root>/<task>/champions/<feature set>.json  the champion among the bundles of one feature set:
                                             the stream serves one per servable feature set and
                                             picks, per release, one whose inputs it carries
+    <root>/<task>/challenger.json           the version shadow-tested against the champion
+    <root>/<task>/history.jsonl             append-only: one line per alias change (when, who,
+                                            which alias, from which version to which, why)
 
 Versions are consecutive integers. A bundle is written into a hidden temporary folder and
 renamed into place, so readers never see half a bundle; the champion alias is replaced
@@ -35,13 +38,17 @@ from hitpred.errors import RegistryError
 from hitpred.models.base import Task, TaskModel
 from hitpred.registry.integrity import MANIFEST, file_sha256, pack_bundle, verify_folder
 
-__all__ = ["BundleInfo", "RegistryStore", "SavableModel", "library_versions"]
+__all__ = ["ALIASES", "BundleInfo", "RegistryStore", "SavableModel", "library_versions"]
 
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 _CHAMPION = "champion.json"
 _CHAMPIONS = "champions"
+_CHALLENGER = "challenger.json"
+_HISTORY = "history.jsonl"
+#: The aliases a version can hold.
+ALIASES = ("champion", "challenger")
 
 
 class SavableModel(Protocol):
@@ -253,19 +260,105 @@ class RegistryStore:
             return version
         raise RegistryError(f"{task_dir}: could not claim a version number")
 
-    def promote(self, task: Task | str, version: str, reason: str = "") -> None:
-        """Make ``version`` the champion of ``task`` and of its feature set."""
+    def challenger(self, task: Task | str) -> str | None:
+        """The challenger version of ``task``, or None."""
+        path = self.root / Task(task).value / _CHALLENGER
+        if not path.is_file():
+            return None
+        return str(json.loads(path.read_text(encoding="utf-8"))["version"])
+
+    def history(self, task: Task | str) -> list[dict[str, Any]]:
+        """Every alias change of ``task``, oldest first."""
+        path = self.root / Task(task).value / _HISTORY
+        if not path.is_file():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return [dict(json.loads(line)) for line in lines if line.strip()]
+
+    def previous_champion(self, task: Task | str) -> str | None:
+        """The champion before the current one (what ``rollback`` returns to), or None."""
+        current = self.champion(task)
+        for entry in reversed(self.history(task)):
+            if entry.get("alias") == "champion" and entry.get("to") == current:
+                previous = entry.get("from")
+                return None if previous is None else str(previous)
+        return None
+
+    def promote(
+        self,
+        task: Task | str,
+        version: str,
+        reason: str = "",
+        *,
+        alias: str = "champion",
+        who: str | None = None,
+    ) -> dict[str, Any]:
+        """Give ``version`` an alias (by default: champion of ``task`` and of its feature set);
+        appends the change to the task's history and returns that entry."""
+        if alias not in ALIASES:
+            raise RegistryError(f"unknown alias {alias!r}: one of {', '.join(ALIASES)}")
         self.path(task, version)  # must exist
         feature_set = str(self.manifest(task, version).get("feature_set", ""))
+        previous = self.champion(task) if alias == "champion" else self.challenger(task)
+        now = datetime.now(UTC).isoformat()
         payload = {
             "version": str(version),
             "feature_set": feature_set,
-            "promoted_at": datetime.now(UTC).isoformat(),
+            "promoted_at": now,
             "reason": reason,
         }
         task_dir = self.root / Task(task).value
-        if feature_set and "/" not in feature_set and not feature_set.startswith("."):
-            (task_dir / _CHAMPIONS).mkdir(exist_ok=True)
-            _write_json_atomic(task_dir / _CHAMPIONS / f"{feature_set}.json", payload)
-        _write_json_atomic(task_dir / _CHAMPION, payload)
-        logger.info("champion of %s is now v%s (%s)", Task(task).value, version, reason)
+        if alias == "challenger":
+            _write_json_atomic(task_dir / _CHALLENGER, payload)
+        else:
+            if feature_set and "/" not in feature_set and not feature_set.startswith("."):
+                (task_dir / _CHAMPIONS).mkdir(exist_ok=True)
+                _write_json_atomic(task_dir / _CHAMPIONS / f"{feature_set}.json", payload)
+            _write_json_atomic(task_dir / _CHAMPION, payload)
+        entry = {
+            "at": now,
+            "task": Task(task).value,
+            "alias": alias,
+            "from": previous,
+            "to": str(version),
+            "feature_set": feature_set,
+            "reason": reason,
+            "who": who or _who(),
+        }
+        with (task_dir / _HISTORY).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        logger.info("%s of %s is now v%s (%s)", alias, Task(task).value, version, reason)
+        return entry
+
+    def clear_challenger(self, task: Task | str, who: str | None = None) -> dict[str, Any] | None:
+        """Remove the task's challenger (shadow scoring stops); returns the history entry."""
+        previous = self.challenger(task)
+        if previous is None:
+            return None
+        task_dir = self.root / Task(task).value
+        (task_dir / _CHALLENGER).unlink(missing_ok=True)
+        entry = {
+            "at": datetime.now(UTC).isoformat(),
+            "task": Task(task).value,
+            "alias": "challenger",
+            "from": previous,
+            "to": None,
+            "feature_set": None,
+            "reason": "challenger removed",
+            "who": who or _who(),
+        }
+        with (task_dir / _HISTORY).open("a", encoding="utf-8") as log:
+            log.write(json.dumps(entry, sort_keys=True) + "\n")
+        return entry
+
+
+def _who() -> str:
+    """user@host of whoever changes an alias (recorded in the history)."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
