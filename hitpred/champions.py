@@ -20,7 +20,13 @@ from hitpred.routing import FEATURE_SET_PRIORITY
 if TYPE_CHECKING:
     from hitpred.settings import Settings
 
-__all__ = ["SERVED_TASKS", "STREAM_FEATURE_SETS", "load_audio_encoder", "load_models"]
+__all__ = [
+    "SERVED_TASKS",
+    "STREAM_FEATURE_SETS",
+    "load_audio_encoder",
+    "load_models",
+    "load_shadow_models",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +91,39 @@ def load_models(settings: Settings) -> dict[Task, list[TaskModel]]:
             "`hitpred train`"
         )
     return served
+
+
+def load_shadow_models(
+    settings: Settings, served: dict[Task, list[TaskModel]]
+) -> dict[Task, list[TaskModel]] | None:
+    """The served set with each task's challenger in place of the champion of its feature set
+    (what a worker scores a second time, for the shadow topic), or None when no task has a
+    challenger. Challengers are read, verified, from the registry folder: a worker that cannot
+    see the folder runs no shadow."""
+    from hitpred.registry import RegistryStore
+
+    store = RegistryStore(settings.registry_uri)
+    if not store.root.is_dir():
+        return None
+    shadow = {task: list(models) for task, models in served.items()}
+    found = False
+    for task in (*SERVED_TASKS, Task.TIER):
+        version = store.challenger(task)
+        if version is None:
+            continue
+        model = store.load(task, version)
+        if model.feature_set not in STREAM_FEATURE_SETS:
+            logger.warning(
+                "not shadow-scoring %s challenger v%s: the stream cannot feed %r",
+                task.value,
+                version,
+                model.feature_set,
+            )
+            continue
+        kept = [m for m in shadow.get(task, []) if m.feature_set != model.feature_set]
+        shadow[task] = [*kept, model]
+        found = True
+    return shadow if found else None
 
 
 def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:

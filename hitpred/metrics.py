@@ -36,6 +36,7 @@ __all__ = [
     "MODEL_RELOAD_SECONDS",
     "REGISTRY_INTEGRITY_FAILURES",
     "SCORING_LATENCY",
+    "SHADOW_PREDICTIONS",
     "STAGE_LATENCY",
     "serve_metrics",
 ]
@@ -123,6 +124,10 @@ MODEL_RELOAD_SECONDS = Histogram(
     "hitpred_model_reload_seconds",
     "Time to load and verify the models of a registry change, seconds.",
     buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+)
+SHADOW_PREDICTIONS = Counter(
+    "hitpred_shadow_predictions_total",
+    "Challengers' predictions published to the shadow topic.",
 )
 REGISTRY_INTEGRITY_FAILURES = Counter(
     "hitpred_registry_integrity_failures_total",

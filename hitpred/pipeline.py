@@ -20,6 +20,7 @@ from hitpred.scoring import (
     BatchResult,
     RawMessage,
     Scorer,
+    add_shadow,
     dead_letter,
     enrich_batch,
     validate_batch,
@@ -34,6 +35,7 @@ def process_releases(
     messages: Sequence[RawMessage],
     *,
     require_key: bool = True,
+    shadow: Scorer | None = None,
 ) -> BatchResult:
     """``hitpred.releases.v1`` messages -> serialized predictions + dead letters.
 
@@ -41,7 +43,8 @@ def process_releases(
     events, ``enrich`` for lyrics or audio that could not be used, ``score`` for a model
     failure. Without an enricher, releases are scored from what they carry.
     ``require_key=False`` accepts messages without a key (one-off HTTP predictions); a key
-    that is given must still equal the ``track_id``.
+    that is given must still equal the ``track_id``. With ``shadow`` (the challengers' set),
+    the same tracks are scored by it too, into ``shadow_records``.
     """
     started = time.perf_counter()
     valid, dead = validate_batch(messages, require_key=require_key)
@@ -66,7 +69,9 @@ def process_releases(
             else:
                 tracks[i] = (message, outcome)
     enriched = time.perf_counter()
-    result = scorer.score_tracks([t for t in tracks if t is not None])
+    kept = [t for t in tracks if t is not None]
+    result = scorer.score_tracks(kept)
+    add_shadow(result, shadow, kept)
     result.dead_letters[:0] = dead
     result.timings_s["decode"] = decoded - started
     result.timings_s["enrich"] = enriched - decoded

@@ -339,6 +339,10 @@ class Prediction(_Schema):
     )
     timings: Timings
     scored_at: datetime
+    shadow: bool = Field(
+        default=False,
+        description="True on the shadow topic: a challenger's answer, for comparison only",
+    )
 
 
 Stage = Literal["decode", "validate", "enrich", "score", "publish"]

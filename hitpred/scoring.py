@@ -57,6 +57,7 @@ __all__ = [
     "OutRecord",
     "RawMessage",
     "Scorer",
+    "add_shadow",
     "carries_descriptors",
     "dead_letter",
     "enrich_batch",
@@ -96,6 +97,8 @@ class BatchResult:
     timings_s: dict[str, float] = field(default_factory=dict)
     #: Per prediction, seconds from the release's ``produced_at`` to scoring.
     end_to_end_s: list[float] = field(default_factory=list)
+    #: The challengers' predictions of the same releases, for the shadow topic.
+    shadow_records: list[OutRecord] = field(default_factory=list)
 
     def extend(self, other: BatchResult) -> None:
         """Append another result (timings are added up per stage)."""
@@ -214,7 +217,11 @@ class Scorer:
     """
 
     def __init__(
-        self, models: Mapping[Task, TaskModel | Sequence[TaskModel]], *, top_k: int = 5
+        self,
+        models: Mapping[Task, TaskModel | Sequence[TaskModel]],
+        *,
+        top_k: int = 5,
+        shadow: bool = False,
     ) -> None:
         served: dict[Task, list[TaskModel]] = {}
         for task, value in models.items():
@@ -230,12 +237,17 @@ class Scorer:
         self.models = served
         self.router = Router.from_models(served)
         self.top_k = top_k
+        #: A challenger set: its predictions say ``"shadow": true`` and are never served.
+        self.shadow = shadow
         self._refs: dict[tuple[int, int], dict[str, Any]] = {}
 
     # -- entry points -------------------------------------------------------------------
 
-    def score_enriched(self, messages: Sequence[RawMessage]) -> BatchResult:
-        """Score ``hitpred.tracks.enriched.v1`` messages."""
+    def score_enriched(
+        self, messages: Sequence[RawMessage], shadow: Scorer | None = None
+    ) -> BatchResult:
+        """Score ``hitpred.tracks.enriched.v1`` messages (and with ``shadow``, the challengers'
+        set, into ``shadow_records``)."""
         started = time.perf_counter()
         tracks: list[tuple[RawMessage, EnrichedTrack]] = []
         dead: list[DeadLetter] = []
@@ -263,6 +275,7 @@ class Scorer:
         result.timings_s["decode"] = result.timings_s.get("decode", 0.0) + (
             time.perf_counter() - started - sum(result.timings_s.values())
         )
+        add_shadow(result, shadow, tracks)
         return result
 
     # -- the batch ----------------------------------------------------------------------
@@ -405,6 +418,8 @@ class Scorer:
             if clock != "produced_at":
                 prediction["timings"]["clock"] = clock
             prediction["scored_at"] = scored_iso
+            if self.shadow:
+                prediction["shadow"] = True
             result.records.append(
                 OutRecord(
                     key=release.track_id.encode(),
@@ -412,3 +427,20 @@ class Scorer:
                     event_id=release.event_id,
                 )
             )
+
+
+def add_shadow(
+    result: BatchResult,
+    shadow: Scorer | None,
+    tracks: Sequence[tuple[RawMessage, EnrichedTrack]],
+) -> None:
+    """Score ``tracks`` with the challengers' set too, into ``result.shadow_records``. A
+    challenger that fails costs its own predictions only, never the served ones."""
+    if shadow is None or not tracks:
+        return
+    started = time.perf_counter()
+    try:
+        result.shadow_records = shadow.score_tracks(tracks).records
+    except Exception:
+        logger.exception("the challengers could not score a batch of %d", len(tracks))
+    result.timings_s["shadow"] = time.perf_counter() - started

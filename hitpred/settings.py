@@ -67,6 +67,11 @@ class Settings(BaseSettings):
         default="hitpred.predictions.v1", description="HITPRED_PREDICTIONS_TOPIC."
     )
     dlq_topic: str = Field(default="hitpred.releases.dlq", description="HITPRED_DLQ_TOPIC.")
+    shadow_topic: str = Field(
+        default="hitpred.predictions.shadow.v1",
+        description="Where a task's challenger publishes its predictions (same schema as the "
+        "predictions topic, marked shadow: true; never served). HITPRED_SHADOW_TOPIC.",
+    )
     partitions: int = Field(
         default=4, ge=1, description="Partitions per topic. HITPRED_PARTITIONS."
     )

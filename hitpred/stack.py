@@ -346,7 +346,7 @@ class Stack:
     def create_topics(
         self, topics: Iterable[str] | None = None, partitions: int | None = None
     ) -> None:
-        """Create ``topics`` (default: the four HitPred topics) on the broker."""
+        """Create ``topics`` (default: the five HitPred topics) on the broker."""
         s = self.settings
         names = (
             list(topics)
@@ -356,6 +356,7 @@ class Stack:
                 s.enriched_topic,
                 s.predictions_topic,
                 s.dlq_topic,
+                s.shadow_topic,
             ]
         )
         ensure_topics(self.bootstrap, names, partitions or s.partitions)

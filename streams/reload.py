@@ -20,11 +20,9 @@ from concurrent.futures import ThreadPoolExecutor
 from mode import Service
 
 from hitpred import metrics
-from hitpred.champions import load_models
 from hitpred.errors import IntegrityError
 from hitpred.registry.live import ChangeListener, served_state
-from hitpred.scoring import Scorer
-from streams.runtime import Runtime, describe_models, export_model_info
+from streams.runtime import Runtime, build_scorers, describe_models, export_model_info
 
 __all__ = ["ModelReloader"]
 
@@ -83,8 +81,8 @@ class ModelReloader(Service):
         started = time.perf_counter()
         before = describe_models(self.runtime.models)
         try:
-            models = await asyncio.get_running_loop().run_in_executor(
-                self._executor, load_models, self.settings
+            scorer, shadow = await asyncio.get_running_loop().run_in_executor(
+                self._executor, build_scorers, self.settings
             )
         except Exception as exc:
             if isinstance(exc, IntegrityError):
@@ -92,10 +90,17 @@ class ModelReloader(Service):
             metrics.MODEL_RELOADS.labels("refused").inc()
             logger.error("registry change refused, still serving %s: %s", before, exc)
             return False
-        self.runtime.swap_scorer(Scorer(models))
+        self.runtime.swap_scorer(scorer, shadow)
+        models = scorer.models
         seconds = time.perf_counter() - started
         metrics.MODEL_RELOADS.labels("loaded").inc()
         metrics.MODEL_RELOAD_SECONDS.observe(seconds)
         export_model_info(models)
-        logger.info("models reloaded in %.1fs: %s -> %s", seconds, before, describe_models(models))
+        logger.info(
+            "models reloaded in %.1fs: %s -> %s%s",
+            seconds,
+            before,
+            describe_models(models),
+            "" if shadow is None else f"; shadow {describe_models(shadow.models)}",
+        )
         return True

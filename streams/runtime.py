@@ -23,24 +23,32 @@ from aiokafka.errors import KafkaError
 from mode import Service
 
 from hitpred import metrics
-from hitpred.champions import load_models
+from hitpred.champions import load_models, load_shadow_models
 from hitpred.enrichment import Enricher
 from hitpred.enrichment.stage import build_enricher, enrich_messages
 from hitpred.models.base import Task, TaskModel
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
-from hitpred.scoring import BatchResult, RawMessage, Scorer
+from hitpred.scoring import BatchResult, OutRecord, RawMessage, Scorer
 from hitpred.settings import Settings
 from hitpred.stack import WORKER_READY_LINE
 from streams.deadletter import log_dead_letters
 from streams.publish import BatchPublisher
 
-__all__ = ["Runtime", "describe_models", "export_model_info"]
+__all__ = ["Runtime", "build_scorers", "describe_models", "export_model_info"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 A = TypeVar("A")
+
+
+def build_scorers(settings: Settings) -> tuple[Scorer, Scorer | None]:
+    """The served scorer and the challengers' (None when no task has a challenger), every
+    artifact verified on load."""
+    models = load_models(settings)
+    shadow = load_shadow_models(settings, models)
+    return Scorer(models), None if shadow is None else Scorer(shadow, shadow=True)
 
 
 def describe_models(models: dict[Task, list[TaskModel]]) -> dict[str, list[str]]:
@@ -66,6 +74,8 @@ class Runtime(Service):
         self.settings = settings
         self.publisher = BatchPublisher(bootstrap, beacon=self.beacon)
         self.scorer: Scorer | None = None
+        #: The challengers' set (scored too, published to the shadow topic), or None.
+        self.shadow: Scorer | None = None
         self.enricher: Enricher | None = None
         # One thread per stage: the batch functions hold the GIL most of the time, so more
         # threads would only contend; what matters is that the event loop is not the one running
@@ -90,14 +100,14 @@ class Runtime(Service):
         try:
             # The champions and the enricher (lyrics encoder, warm-up) load side by side.
             loop = asyncio.get_running_loop()
-            loading = loop.run_in_executor(self.executor, load_models, self.settings)
+            loading = loop.run_in_executor(self.executor, build_scorers, self.settings)
             if "enrich" in self.settings.role_set:
                 self.enricher = await loop.run_in_executor(
                     self.enrich_executor, build_enricher, self.settings
                 )
                 await loop.run_in_executor(self.enrich_executor, self.enricher.warm_up)
-            models = await loading
-            self.scorer = Scorer(models)
+            self.scorer, self.shadow = await loading
+            models = self.scorer.models
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -129,9 +139,10 @@ class Runtime(Service):
         """The models served now, per task."""
         return self.scorer.models if self.scorer is not None else {}
 
-    def swap_scorer(self, scorer: Scorer) -> None:
-        """Serve ``scorer`` from the next batch on (a batch in hand keeps the one it took)."""
-        self.scorer = scorer
+    def swap_scorer(self, scorer: Scorer, shadow: Scorer | None) -> None:
+        """Serve ``scorer`` (and shadow-score with ``shadow``) from the next batch on; a batch
+        in hand keeps the ones it took."""
+        self.scorer, self.shadow = scorer, shadow
 
     async def wait_ready(self) -> Scorer:
         """Wait until the models are loaded; returns the scorer."""
@@ -144,12 +155,12 @@ class Runtime(Service):
         start-up."""
         assert self.scorer is not None
         if stage == "pipeline":
-            return partial(process_releases, self.scorer, self.enricher)
+            return partial(process_releases, self.scorer, self.enricher, shadow=self.shadow)
         if stage == "enrich":
             assert self.enricher is not None
             return partial(enrich_messages, self.enricher)
         if stage == "score":
-            return self.scorer.score_enriched
+            return partial(self.scorer.score_enriched, shadow=self.shadow)
         raise ValueError(f"unknown stage {stage!r}")
 
     async def run(self, fn: Callable[[A], T], batch: A, stage: str = "score") -> T:
@@ -183,6 +194,8 @@ class Runtime(Service):
                 for r in result.records
             )
             delivered = 0
+        if result.shadow_records:
+            await self._publish_shadow(result.shadow_records)
         if dead:
             await self.publisher.publish(
                 self.settings.dlq_topic,
@@ -190,6 +203,18 @@ class Runtime(Service):
             )
             log_dead_letters(dead)
         self._observe(stage, batch_size, delivered, dead, result, time.perf_counter() - started)
+
+    async def _publish_shadow(self, records: Sequence[OutRecord]) -> None:
+        """The challengers' predictions: best effort (never dead-lettered, never holding up the
+        served predictions' commit beyond the publisher's wait for a broker outage)."""
+        try:
+            await self.publisher.publish(
+                self.settings.shadow_topic, [(r.key, r.value) for r in records]
+            )
+        except KafkaError as exc:
+            logger.warning("%d shadow predictions not published: %r", len(records), exc)
+            return
+        metrics.SHADOW_PREDICTIONS.inc(len(records))
 
     @staticmethod
     def _observe(

@@ -192,6 +192,48 @@ def verify(registry: str | None) -> None:
     click.echo("every bundle matches its manifest")
 
 
+@models.command()
+@click.argument(
+    "task", type=click.Choice([t.value for t in (Task.HIT, Task.POPULARITY, Task.GENRE)])
+)
+@click.option(
+    "--idle", default=3.0, show_default=True, help="Stop reading after this long without news."
+)
+def compare(task: str, idle: float) -> None:
+    """Champion against challenger: the served predictions and the shadow ones of the same
+    releases, read from their topics (from the beginning), paired and compared."""
+    import asyncio
+
+    import orjson
+
+    from hitpred.cli.events import collect
+    from hitpred.registry.compare import compare as pair_up
+
+    settings = get_settings()
+    if not settings.kafka_bootstrap:
+        raise click.ClickException("HITPRED_KAFKA_BOOTSTRAP is not set (`hitpred up` prints it)")
+    served: list[dict[str, object]] = []
+    shadow: list[dict[str, object]] = []
+
+    async def read() -> None:
+        topics = [settings.predictions_topic, settings.shadow_topic]
+        async for topic, _, value in collect(
+            str(settings.kafka_bootstrap), topics, idle_timeout=idle
+        ):
+            try:
+                prediction = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                continue
+            (shadow if topic == settings.shadow_topic else served).append(prediction)
+
+    try:
+        asyncio.run(read())
+    except Exception as exc:  # an unreachable broker: one line, not a traceback
+        raise click.ClickException(f"cannot read the prediction topics: {exc!r}") from exc
+    for line in pair_up(Task(task), served, shadow).lines():
+        click.echo(line)
+
+
 def _announce(entry: dict[str, object]) -> None:
     from hitpred.registry.live import announce
 

@@ -41,6 +41,7 @@ def isolated_settings(stack: Stack, tmp_path: Path) -> Settings:
         enriched_topic=f"test-{tag}.enriched",
         predictions_topic=f"test-{tag}.predictions",
         dlq_topic=f"test-{tag}.dlq",
+        shadow_topic=f"test-{tag}.shadow",
         partitions=4,
         state_dir=tmp_path / "state",
         # Derived model files (the ONNX export of the lyrics encoder) once per session.
@@ -62,6 +63,7 @@ def isolated_settings(stack: Stack, tmp_path: Path) -> Settings:
             settings.enriched_topic,
             settings.predictions_topic,
             settings.dlq_topic,
+            settings.shadow_topic,
         ],
         partitions=settings.partitions,
     )

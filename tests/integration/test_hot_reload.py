@@ -240,3 +240,40 @@ def test_a_promotion_made_while_redis_is_down_is_served(
         assert worker.alive
     finally:
         server.stop()
+
+
+def test_a_challenger_is_shadow_scored_and_compared(
+    stack: Stack,
+    isolated_settings: Settings,
+    start_worker: Callable[[Settings], ManagedProcess],
+) -> None:
+    s = isolated_settings.model_copy(update={"registry_poll_s": 1.0})
+    _registry(Path(s.registry_uri), 2)
+    worker = start_worker(s)
+    result = _cli(s, "models", "promote", "hit", "2", "--alias", "challenger")
+    assert result.exit_code == 0 and "challenger is now v2" in result.output, result.output
+    deadline = time.monotonic() + 30
+    while "shadow {" not in worker.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.2)
+    records, ids = _events(1000, seed=85)
+    produce(s.kafka_bootstrap or "", s.releases_topic, records)
+    served = _read_predictions(s, len(ids), timeout=120)
+    shadow_settings = s.model_copy(update={"predictions_topic": s.shadow_topic})
+    shadow = _read_predictions(shadow_settings, len(ids), timeout=60)
+    served_list = [p for ps in served.values() for p in ps]
+    shadow_list = [p for ps in shadow.values() for p in ps]
+    print(f"shadow: {len(served_list)} served predictions, {len(shadow_list)} shadow ones")
+    assert sorted(p["event_id"] for p in shadow_list) == sorted(ids)  # one per scored event
+    assert all(p["shadow"] is True for p in shadow_list)
+    assert all("shadow" not in p for p in served_list)
+    assert {_version(p) for p in served_list} - {None} == {"1"}
+    assert {_version(p) for p in shadow_list} - {None} == {"2"}
+    compared = _cli(s, "models", "compare", "hit")
+    assert compared.exit_code == 0, compared.output
+    with_hit = sum(1 for p in served_list if _version(p) is not None)
+    assert f"hit: {with_hit} releases scored by both (champion v1, challenger v2)" in (
+        compared.output
+    )
+    assert "same answer:" in compared.output and "score difference: mean" in compared.output
+    print(compared.output)
