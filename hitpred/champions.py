@@ -100,9 +100,9 @@ def load_shadow_models(
     (what a worker scores a second time, for the shadow topic), or None when no task has a
     challenger. Challengers are read, verified, from the registry folder: a worker that cannot
     see the folder runs no shadow."""
-    from hitpred.registry import RegistryStore
+    from hitpred.registry import open_registry
 
-    store = RegistryStore(settings.registry_uri)
+    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
     if not store.root.is_dir():
         return None
     shadow = {task: list(models) for task, models in served.items()}
@@ -131,9 +131,9 @@ def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
     import redis
 
     from hitpred.errors import RegistryError
-    from hitpred.registry import RegistryStore, load_feature_set_champions
+    from hitpred.registry import load_feature_set_champions, open_registry
 
-    store = RegistryStore(settings.registry_uri)
+    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
     have_folder = store.root.is_dir()
     tasks = (*SERVED_TASKS, Task.TIER, Task.MULTITASK)
     try:
@@ -156,9 +156,9 @@ def load_audio_encoder(settings: Settings) -> Any:
     import redis
 
     from hitpred.errors import RegistryError
-    from hitpred.registry import RegistryStore, load_champions
+    from hitpred.registry import load_champions, open_registry
 
-    store = RegistryStore(settings.registry_uri)
+    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
     try:
         found = load_champions(
             store if store.root.is_dir() else None,

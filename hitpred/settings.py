@@ -115,7 +115,9 @@ class Settings(BaseSettings):
     )
     registry_uri: str = Field(
         default="./registry",
-        description="Model registry location (a folder). HITPRED_REGISTRY_URI.",
+        description="Model registry location: a folder (or file:// URI), or an object store "
+        "shared by several machines (s3://bucket/prefix, the `s3` extra; credentials and "
+        "endpoint from AWS_* variables). HITPRED_REGISTRY_URI.",
     )
     registry_cache_prefix: str = Field(
         default="hitpred:registry:",

@@ -26,6 +26,7 @@ from hitpred.errors import DataError, require
 from hitpred.models.audio_cnn import AudioCNNConfig, AudioEncoder, build_audio_cnn, clip_windows
 from hitpred.models.base import Task
 from hitpred.models.torch_mlp import EarlyStopping
+from hitpred.registry.remote import open_registry
 from hitpred.registry.store import BundleInfo, RegistryStore
 from training.progress import Progress, SilentProgress
 
@@ -334,7 +335,7 @@ def train_audio_encoder(
             "window_s": window_s,
             "primary_metric": "validation_accuracy",
         }
-        _publish(result, RegistryStore(registry_uri), evaluation, data, folder, promote)
+        _publish(result, open_registry(registry_uri), evaluation, data, folder, promote)
     result.seconds = time.perf_counter() - started
     progress.advance("done")
     logger.info(

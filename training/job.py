@@ -32,6 +32,7 @@ import numpy as np
 from hitpred.models.base import Task
 from hitpred.models.multitask import MultitaskNet
 from hitpred.models.pipeline import MultitaskModel, PipelineModel
+from hitpred.registry.remote import open_registry
 from hitpred.registry.store import BundleInfo, RegistryStore
 from training.ablation import plan_ablations, run_ablations
 from training.data import EMBEDDING_SETS, FeatureSet, Kind, TrainingData, prepare
@@ -361,7 +362,7 @@ def run_training(
 
 def _publish(result: TrainResult, model: PipelineModel | MultitaskModel) -> None:
     config, data = result.config, result.data
-    store = RegistryStore(config.registry_uri)
+    store = open_registry(config.registry_uri)
     key = evaluation_key(config, data)
     cv = result.leaderboard[result.best]
     metrics = {

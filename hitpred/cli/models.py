@@ -20,9 +20,10 @@ _TASKS = click.Choice([t.value for t in Task])
 
 
 def _store(registry: str | None):  # type: ignore[no-untyped-def]
-    from hitpred.registry import RegistryStore
+    from hitpred.registry import open_registry
 
-    return RegistryStore(registry or get_settings().registry_uri)
+    settings = get_settings()
+    return open_registry(registry or settings.registry_uri, settings.state_dir / "registry-mirror")
 
 
 _registry_option = click.option(

@@ -187,10 +187,10 @@ def score(
 ) -> None:
     """Score every row of a data set with TASK's champion (or --version)."""
     from hitpred.datasets import iter_dataset, loader_for
-    from hitpred.registry import RegistryStore
+    from hitpred.registry import open_registry
 
     console = Console(stderr=True)
-    store = RegistryStore(registry or get_settings().registry_uri)
+    store = open_registry(registry or get_settings().registry_uri)
     try:
         model = store.load(task, version)
         loader = loader_for(data)

@@ -14,13 +14,16 @@ from hitpred.registry.cache import (
     load_champions,
     load_feature_set_champions,
 )
+from hitpred.registry.remote import MirroredStore, open_registry
 from hitpred.registry.store import BundleInfo, RegistryStore
 
 __all__ = [
     "BundleCache",
     "BundleInfo",
+    "MirroredStore",
     "RegistryStore",
     "load_bundle_bytes",
     "load_champions",
     "load_feature_set_champions",
+    "open_registry",
 ]

@@ -22,6 +22,7 @@ from typing import Any
 from hitpred.errors import IntegrityError, RegistryError
 from hitpred.models.base import PREDICTION_TASKS, Task, TaskModel
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle
+from hitpred.registry.remote import open_registry
 from hitpred.registry.store import RegistryStore
 
 __all__ = [
@@ -164,7 +165,7 @@ def load_champions(
     Tasks without a champion are absent from the result. ``prefix`` namespaces the Redis keys.
     """
     if isinstance(store, str | Path):
-        store = RegistryStore(store)
+        store = open_registry(store)
     cache = _cache(redis_url, client, prefix)
     if store is None and cache is None:
         raise RegistryError("load_champions needs a registry store, a Redis, or both")
@@ -192,7 +193,7 @@ def load_feature_set_champions(
     """Every task's champion of each feature set (of ``feature_sets``, default all), through
     the Redis cache like :func:`load_champions`: {task: {feature set: model}}."""
     if isinstance(store, str | Path):
-        store = RegistryStore(store)
+        store = open_registry(store)
     cache = _cache(redis_url, client, prefix)
     if store is None and cache is None:
         raise RegistryError("load_feature_set_champions needs a registry store, a Redis, or both")

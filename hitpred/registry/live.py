@@ -23,7 +23,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from hitpred.models.base import Task
-from hitpred.registry.store import RegistryStore
+from hitpred.registry.remote import open_registry
 
 if TYPE_CHECKING:
     from hitpred.settings import Settings
@@ -53,7 +53,7 @@ def _client(settings: Settings, timeout: float = 2.0) -> Any:
 def served_state(settings: Settings) -> dict[str, dict[str, str]]:
     """{task: {feature set: version}} the registry says to serve, plus ``"challenger"`` where a
     task has one: from the folder when this machine sees it, else from the Redis cache."""
-    store = RegistryStore(settings.registry_uri)
+    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
     state: dict[str, dict[str, str]] = {}
     if store.root.is_dir():
         for task in WATCHED_TASKS:

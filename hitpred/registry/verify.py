@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hitpred.errors import HitPredError
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle, verify_folder
+from hitpred.registry.remote import MirroredStore
 from hitpred.registry.store import RegistryStore
 
 if TYPE_CHECKING:
@@ -26,15 +27,24 @@ def verify_all(store: RegistryStore, settings: Settings) -> Iterator[tuple[str, 
     with a warning, when Redis cannot be reached)."""
     import redis
 
-    for task in store.tasks():
-        for version in store.versions(task):
-            folder = store.root / task.value / version
-            try:
-                verify_folder(folder, store.manifest(task, version))
-            except HitPredError as exc:
-                yield str(folder), str(exc)
-            else:
-                yield str(folder), None
+    with tempfile.TemporaryDirectory(prefix="hitpred-verify-") as fresh:
+        if isinstance(store, MirroredStore):
+            # The store's bytes as they are now, not the copies mirrored earlier.
+            store = MirroredStore(store.uri, Path(fresh))
+        for task in store.tasks():
+            for version in store.versions(task):
+                folder = store.root / task.value / version
+                where = (
+                    f"{store.uri}/{task.value}/{version}"
+                    if isinstance(store, MirroredStore)
+                    else str(folder)
+                )
+                try:
+                    verify_folder(folder, store.manifest(task, version))
+                except HitPredError as exc:
+                    yield where, str(exc)
+                else:
+                    yield where, None
     prefix = f"{settings.registry_cache_prefix}bundle:"
     client = redis.Redis.from_url(
         settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5

@@ -182,9 +182,9 @@ def model_insights(
 def registry_reports(registry_uri: str) -> list[dict[str, Any]]:
     """What the registry's manifests say about each task's champions (empty: no registry)."""
     from hitpred.models.base import PREDICTION_TASKS
-    from hitpred.registry import RegistryStore
+    from hitpred.registry import open_registry
 
-    store = RegistryStore(registry_uri)
+    store = open_registry(registry_uri)
     if not store.root.is_dir():
         return []
     out: list[dict[str, Any]] = []
