@@ -70,6 +70,12 @@ def fetch_audio(ref: str, policy: AudioPolicy) -> bytes:
     """
     if not ref or "\x00" in ref:
         raise EnrichmentError("audio_ref is empty or contains a NUL byte")
+    if not ref.isascii():
+        try:
+            ref.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate: os.path and quote() would raise UnicodeEncodeError on it.
+            raise EnrichmentError("audio_ref is not valid Unicode (a lone surrogate)") from None
     match = _SCHEME.match(ref)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
