@@ -34,6 +34,7 @@ __all__ = [
     "MODEL_INFO",
     "MODEL_RELOADS",
     "MODEL_RELOAD_SECONDS",
+    "REGISTRY_CACHE",
     "REGISTRY_INTEGRITY_FAILURES",
     "SCORING_LATENCY",
     "SHADOW_PREDICTIONS",
@@ -128,6 +129,12 @@ MODEL_RELOAD_SECONDS = Histogram(
 SHADOW_PREDICTIONS = Counter(
     "hitpred_shadow_predictions_total",
     "Challengers' predictions published to the shadow topic.",
+)
+REGISTRY_CACHE = Counter(
+    "hitpred_registry_cache_total",
+    "Bundle loads through the Redis cache: hit (the verified archive was in Redis), miss (read "
+    "from the store and published), unavailable (Redis down: read from the store).",
+    ["result"],
 )
 REGISTRY_INTEGRITY_FAILURES = Counter(
     "hitpred_registry_integrity_failures_total",

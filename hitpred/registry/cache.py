@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from hitpred import metrics
 from hitpred.errors import IntegrityError, RegistryError
 from hitpred.models.base import PREDICTION_TASKS, Task, TaskModel
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle
@@ -245,12 +246,15 @@ def _load_one(
         if ref is not None and ref.get("version") == version:
             data = cache.get(str(ref["sha256"]))
             if data is not None:
+                metrics.REGISTRY_CACHE.labels("hit").inc()
                 return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
+        metrics.REGISTRY_CACHE.labels("miss").inc()
         data = store.bundle_bytes(task, version)
         digest = cache.put(data)
         cache.set_champion(task, version, digest, store.manifest(task, version), feature_set)
         return load_bundle_bytes(data, expected_sha256=digest)
     except redis.RedisError as exc:
+        metrics.REGISTRY_CACHE.labels("unavailable").inc()
         logger.warning(
             "Redis unavailable (%s): loading %s v%s from %s", exc, task.value, version, store
         )
