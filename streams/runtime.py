@@ -26,6 +26,7 @@ from hitpred import metrics
 from hitpred.champions import load_models, load_shadow_models
 from hitpred.enrichment import Enricher
 from hitpred.enrichment.stage import build_enricher, enrich_messages
+from hitpred.errors import IntegrityError
 from hitpred.models.base import Task, TaskModel
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
@@ -47,7 +48,13 @@ def build_scorers(settings: Settings) -> tuple[Scorer, Scorer | None]:
     """The served scorer and the challengers' (None when no task has a challenger), every
     artifact verified on load."""
     models = load_models(settings)
-    shadow = load_shadow_models(settings, models)
+    try:
+        shadow = load_shadow_models(settings, models)
+    except Exception as exc:  # a challenger that cannot load costs only the shadow topic
+        if isinstance(exc, IntegrityError):
+            metrics.REGISTRY_INTEGRITY_FAILURES.inc()
+        logger.error("no shadow scoring: the challenger cannot be loaded: %s", exc)
+        shadow = None
     return Scorer(models), None if shadow is None else Scorer(shadow, shadow=True)
 
 

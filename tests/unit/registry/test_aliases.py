@@ -103,3 +103,23 @@ def test_cli_promote_rollback_history_and_refusals(tmp_path: Path, models) -> No
     assert result.exit_code == 1
     assert f"FAIL  {store.path(Task.HIT, '2')}" in result.output and "model.skops" in result.output
     assert f"ok    {store.path(Task.HIT, '1')}" in result.output
+
+
+def test_a_challenger_that_cannot_load_costs_only_the_shadow(tmp_path: Path, models) -> None:  # type: ignore[no-untyped-def]
+    from streams.runtime import build_scorers
+
+    store = _store(tmp_path / "registry", models, count=2)
+    store.promote(Task.HIT, "1")
+    store.promote(Task.HIT, "2", alias="challenger")
+    settings = Settings(
+        registry_uri=str(tmp_path / "registry"),
+        redis_url="redis://127.0.0.1:1/0",
+        state_dir=tmp_path / "state",
+    )
+    scorer, shadow = build_scorers(settings)
+    assert shadow is not None and shadow.shadow
+    assert [m.version for m in shadow.models[Task.HIT]] == ["2"]
+    assert [m.version for m in scorer.models[Task.HIT]] == ["1"]
+    (store.path(Task.HIT, "2") / "model.skops").write_bytes(b"tampered")
+    scorer, shadow = build_scorers(settings)
+    assert shadow is None and [m.version for m in scorer.models[Task.HIT]] == ["1"]
