@@ -133,8 +133,12 @@ def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
     from hitpred.errors import RegistryError
     from hitpred.registry import load_feature_set_champions, open_registry
 
-    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
-    have_folder = store.root.is_dir()
+    try:
+        store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
+    except RegistryError as exc:  # an object store out of reach: what Redis holds
+        logger.warning("registry unreachable, loading the champions from Redis: %s", exc)
+        store = None
+    have_folder = store is not None and store.root.is_dir()
     tasks = (*SERVED_TASKS, Task.TIER, Task.MULTITASK)
     try:
         return load_feature_set_champions(
@@ -146,7 +150,9 @@ def _registry_champions(settings: Settings) -> dict[Task, dict[str, TaskModel]]:
     except (RegistryError, redis.RedisError) as exc:
         if have_folder:
             raise
-        logger.warning("no registry folder at %s and no champions from Redis: %s", store.root, exc)
+        logger.warning(
+            "no registry at %s and no champions from Redis: %s", settings.registry_uri, exc
+        )
         return {}
 
 
@@ -158,8 +164,8 @@ def load_audio_encoder(settings: Settings) -> Any:
     from hitpred.errors import RegistryError
     from hitpred.registry import load_champions, open_registry
 
-    store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
     try:
+        store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
         found = load_champions(
             store if store.root.is_dir() else None,
             redis_url=settings.redis_connection_url,

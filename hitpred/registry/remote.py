@@ -81,14 +81,21 @@ class MirroredStore(RegistryStore):
         return f"{self.remote}/{relative}"
 
     def pull(self) -> None:
-        """Bring the mirror up to date: new bundles once, every pointer file again."""
+        """Bring the mirror up to date: the list of bundles, and every pointer file again.
+        Safe to run from several threads and processes on one mirror."""
+        try:
+            self._pull()
+        except RegistryError:
+            raise
+        except Exception as exc:  # a store that cannot be read: say which and why
+            raise RegistryError(f"cannot read the registry {self.uri}: {exc!r}") from exc
+
+    def _pull(self) -> None:
         self.fs.invalidate_cache()
         try:
             found = [str(p) for p in self.fs.find(self.remote)]
         except FileNotFoundError:
             found = []
-        except Exception as exc:  # a store that cannot be listed: say which and why
-            raise RegistryError(f"cannot list the registry {self.uri}: {exc!r}") from exc
         bundles: dict[tuple[str, str], list[str]] = defaultdict(list)
         pointers: set[str] = set()
         for path in found:
@@ -103,13 +110,14 @@ class MirroredStore(RegistryStore):
         for relative in pointers:
             target = self.root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.{os.getpid()}.pull")
-            tmp.write_bytes(self.fs.cat_file(self._remote(relative)))
+            handle, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            with os.fdopen(handle, "wb") as out:
+                out.write(self.fs.cat_file(self._remote(relative)))
             os.replace(tmp, target)
         for task_dir in (p for p in self.root.iterdir() if p.is_dir()):
             for local in [*task_dir.glob("*.json"), *task_dir.glob("*.jsonl")]:
                 if f"{task_dir.name}/{local.name}" not in pointers:
-                    local.unlink()  # removed from the store (a challenger cleared)
+                    local.unlink(missing_ok=True)  # removed from the store (challenger cleared)
 
     def versions(self, task: Task | str) -> list[str]:
         name = Task(task).value

@@ -97,6 +97,14 @@ def _runs(versions: list[str | None]) -> list[str]:
     return runs
 
 
+def _served_versions(s: Settings, seed: int, count: int = 300) -> set[str]:
+    """Publish ``count`` releases; the hit versions that answered them."""
+    records, ids = _events(count, seed=seed)
+    produce(s.kafka_bootstrap or "", s.releases_topic, records)
+    found = _read_predictions(s, 10**9, timeout=5)
+    return {v for ps in found.values() for p in ps if p["event_id"] in ids and (v := _version(p))}
+
+
 def _first_scored(
     by_partition: dict[int, list[dict[str, Any]]], version: str, after: float
 ) -> float:
@@ -181,18 +189,11 @@ def test_a_tampered_bundle_is_refused_and_the_worker_keeps_serving(
     store = _registry(Path(s.registry_uri), 3)
     worker = start_worker(s)
 
-    def hit_versions(count: int, seed: int) -> set[str]:
-        records, _ = _events(count, seed=seed)
-        produce(s.kafka_bootstrap or "", s.releases_topic, records)
-        time.sleep(4)  # a few polls
-        found = _read_predictions(s, 10**9, timeout=3)
-        return {v for ps in found.values() for p in ps if (v := _version(p)) is not None}
-
     # In the store: v2's model file changed after registration, promoted behind the CLI's back.
     model_file = next(p for p in store.path(Task.HIT, "2").iterdir() if p.name.startswith("model"))
     model_file.write_bytes(model_file.read_bytes() + b"tampered")
     announce(s, store.promote(Task.HIT, "2", reason="tampered in the store"))
-    assert hit_versions(200, seed=82) == {"1"}
+    assert _served_versions(s, 82, 200) == {"1"}
     # In Redis: v3 is intact in the folder, but the cached archive the worker would load is not.
     cache = BundleCache.from_url(s.redis_connection_url, prefix=s.registry_cache_prefix)
     archive = store.bundle_bytes(Task.HIT, "3")
@@ -204,7 +205,7 @@ def test_a_tampered_bundle_is_refused_and_the_worker_keeps_serving(
     log = worker.log_path.read_text(errors="replace")
     assert log.count("registry change refused") == 2, worker.tail()
     assert worker.alive
-    assert hit_versions(200, seed=83) == {"1"}
+    assert _served_versions(s, 83, 200) == {"1"}
     verify = _cli(s, "models", "verify")
     assert verify.exit_code == 1, verify.output
     assert f"FAIL  {store.path(Task.HIT, '2')}" in verify.output
@@ -229,27 +230,19 @@ def test_a_worker_starts_without_redis_and_serves_a_promotion_made_meanwhile(
     store = _registry(Path(s.registry_uri), 2)
     server.stop()  # Redis down from the start
 
-    def served_versions(seed: int) -> set[str]:
-        records, ids = _events(300, seed=seed)
-        produce(s.kafka_bootstrap or "", s.releases_topic, records)
-        found = _read_predictions(s, 10**9, timeout=5)
-        return {
-            v for ps in found.values() for p in ps if p["event_id"] in ids and (v := _version(p))
-        }
-
     try:
         worker = start_worker(s)
-        assert served_versions(84) == {"1"}
+        assert _served_versions(s, 84) == {"1"}
         result = _cli(s, "models", "promote", "hit", "2")
         assert result.exit_code == 0, result.output
         assert "Redis unavailable" in result.output
         time.sleep(3)
-        assert served_versions(85) == {"2"}
+        assert _served_versions(s, 85) == {"2"}
         server = _valkey(port, tmp_path / "valkey")  # back
         result = _cli(s, "models", "rollback", "hit")
         assert result.exit_code == 0 and "Redis unavailable" not in result.output, result.output
         time.sleep(3)
-        assert served_versions(86) == {"1"}
+        assert _served_versions(s, 86) == {"1"}
         assert worker.alive
         assert [e["to"] for e in store.history(Task.HIT)] == ["1", "2", "1"]
     finally:

@@ -16,9 +16,7 @@ from hitpred.models.base import Task
 from hitpred.registry import MirroredStore, open_registry
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, free_port, wait_for_port
-from tests.integration.conftest import produce
-from tests.integration.test_faults import _events
-from tests.integration.test_hot_reload import _cli, _read_predictions, _version
+from tests.integration.test_hot_reload import _cli, _served_versions
 from tests.unit.models.factories import fitted
 
 pytestmark = pytest.mark.integration
@@ -78,15 +76,7 @@ def test_workers_serve_and_follow_a_registry_in_s3(
     )
     worker = start_worker(s)
 
-    def served_versions(seed: int) -> set[str]:
-        records, ids = _events(300, seed=seed)
-        produce(s.kafka_bootstrap or "", s.releases_topic, records)
-        found = _read_predictions(s, 10**9, timeout=5)
-        return {
-            v for ps in found.values() for p in ps if p["event_id"] in ids and (v := _version(p))
-        }
-
-    assert served_versions(91) == {"1"}
+    assert _served_versions(s, 91) == {"1"}
     operator = s.model_copy(update={"state_dir": tmp_path / "operator"})  # another machine
     result = _cli(operator, "models", "promote", "hit", "2", "--reason", "from S3")
     assert result.exit_code == 0, result.output
@@ -94,7 +84,7 @@ def test_workers_serve_and_follow_a_registry_in_s3(
     while "models reloaded" not in worker.log_path.read_text(errors="replace"):
         assert time.monotonic() < deadline, worker.tail()
         time.sleep(0.2)
-    assert served_versions(92) == {"2"}
+    assert _served_versions(s, 92) == {"2"}
     # v3's model file is replaced in the bucket; the trainer's mirror still holds the clean
     # copy, so its promotion goes through; the worker downloads the tampered bytes and refuses.
     key = next(
@@ -110,7 +100,7 @@ def test_workers_serve_and_follow_a_registry_in_s3(
     while "registry change refused" not in worker.log_path.read_text(errors="replace"):
         assert time.monotonic() < deadline, worker.tail()
         time.sleep(0.2)
-    assert served_versions(93) == {"2"}
+    assert _served_versions(s, 93) == {"2"}
     assert worker.alive
     verify = _cli(operator, "models", "verify")
     assert verify.exit_code == 1, verify.output
