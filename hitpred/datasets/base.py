@@ -430,6 +430,15 @@ def _row_rules(
     missing = [c for c in (*targets.values(), *extra_features, *id_columns) if c not in out]
     if missing:  # a loader bug, not a data problem
         raise RuntimeError(f"{name} loader did not produce columns {missing}")
+    if extra_features:  # not bounded by the schema, but a model needs finite inputs
+        extras = list(extra_features)
+        values = out[extras].apply(pd.to_numeric, errors="coerce").astype("float64")
+        infinite = np.isinf(values.to_numpy())
+        for column, count in zip(extras, infinite.sum(axis=0), strict=True):
+            if count:
+                notes.append(f"{int(count):,} infinite {column} values set missing")
+        if infinite.any():
+            out[extras] = values.mask(infinite)
     if Task.HIT in tasks:
         out["y_hit"] = out["y_hit"].astype("Int64")
     for column in ("y_tier", "y_genre"):

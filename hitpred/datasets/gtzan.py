@@ -59,8 +59,12 @@ def load(path: Path) -> Dataset:
             "length": numeric(table, "length", notes) if "length" in raw else None,
         }
     )
-    fingerprint = pd.DataFrame(features).round(9).astype(str).agg("|".join, axis=1)
-    fingerprint = fingerprint.where(pd.DataFrame(features).notna().any(axis=1), None)
+    numbers = pd.DataFrame(features, index=raw.index).round(9)
+    fingerprint = pd.Series(  # a row's feature vector as text (also for missing cells, no rows)
+        ["|".join(map(str, row)) for row in numbers.itertuples(index=False)],
+        index=raw.index,
+        dtype=object,
+    ).where(numbers.notna().any(axis=1), None)
     return finish(
         name=NAME,
         source=file,

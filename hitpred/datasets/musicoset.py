@@ -74,6 +74,11 @@ def _table(root: Path, relative: Path, required: tuple[str, ...], notes: list[st
     return read_table(path, sep="\t", required=required, notes=notes)
 
 
+#: What ``ast.literal_eval`` raises on a cell that is not a literal; deep nesting such as
+#: ``"-" * 3000 + "1"`` exhausts the parser's recursion limit (RecursionError, MemoryError).
+_UNREADABLE_LITERAL = (ValueError, TypeError, SyntaxError, RecursionError, MemoryError)
+
+
 def _by_song(table: TableFile, song_ids: pd.Series, column: str) -> pd.Series:
     """``column`` of ``table`` looked up per song id (first row per id), aligned to songs."""
     lookup = table.frame.drop_duplicates("song_id").set_index("song_id")[column]
@@ -91,7 +96,7 @@ def _artist_credits(raw: pd.Series, notes: list[str]) -> tuple[pd.Series, pd.Ser
             credits = ast.literal_eval(value) if isinstance(value, str) else {}
             if not isinstance(credits, dict):
                 raise ValueError("not a mapping")
-        except (ValueError, SyntaxError):
+        except _UNREADABLE_LITERAL:
             credits = {}
             unreadable += 1
         ids = [str(k) for k in credits]
@@ -115,7 +120,7 @@ def _lyrics_text(value: object) -> str | None:
         return None
     try:
         blocks = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except _UNREADABLE_LITERAL:
         return value.strip() or None
     if isinstance(blocks, list | tuple):
         text = "\n".join(str(b) for b in blocks).strip()
@@ -134,7 +139,7 @@ def _chart(root: Path, song_ids: pd.Series, notes: list[str]) -> tuple[pd.Series
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise DatasetError(
             f"{table.path}: {table.where(first)}, column 'is_pop': cannot read "
-            f"{pop['is_pop'].iloc[first]!r} as a boolean"
+            f"{pop['is_pop'].iloc[first]!r:.60} as a boolean"
         )
     pop = pop.assign(
         hit=is_pop.isin(["true", "1"]).astype("float64"),

@@ -55,7 +55,7 @@ def _duration_ms(lengths: pd.Series, notes: list[str]) -> pd.Series:
         match = _MINUTES.match(value) if isinstance(value, str) else None
         return (int(match[1]) * 60 + int(match[2])) * 1000.0 if match else np.nan
 
-    values = lengths.map(parse).astype("float64")
+    values = pd.Series([parse(v) for v in lengths], index=lengths.index, dtype="float64")
     unreadable = int((values.isna() & lengths.notna()).sum())
     if unreadable:
         notes.append(f"{unreadable:,} song_length values not m:ss set missing")

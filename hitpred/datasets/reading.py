@@ -145,10 +145,14 @@ def split_list(value: object, sep: str = ";") -> list[str]:
     return [str(item).strip() for item in items if str(item).strip()]
 
 
+# Linear time on hostile text (a huge cell from an unbalanced quote): leading whitespace is
+# matched only from the start of a whitespace run (not again from each of its characters),
+# ``.*$`` runs to the end over newlines too, and brackets are removed only up to the last
+# closing one (see _drop_brackets).
 _BRACKETS = re.compile(r"[\(\[][^\)\]]*[\)\]]")
-_VERSION = re.compile(r"\s+-\s+.*$")
-_FEATURING = re.compile(r"\b(feat\.?|featuring|ft\.?|with)\b.*$")
-_ARTIST_SPLIT = re.compile(r"\s*(?:,|&|\+|\bx\b|\band\b|;|/)\s*")
+_VERSION = re.compile(r"(?<!\s)\s+-\s+.*$", re.DOTALL)
+_FEATURING = re.compile(r"\b(feat\.?|featuring|ft\.?|with)\b.*$", re.DOTALL)
+_ARTIST_SPLIT = re.compile(r"(?:(?<!\s)\s+)?(?:,|&|\+|\bx\b|\band\b|;|/)\s*")
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 
 
@@ -159,11 +163,17 @@ def _fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
 
 
+def _drop_brackets(text: str) -> str:
+    """``_BRACKETS.sub(" ", text)`` without retrying every unclosed bracket to the end."""
+    end = max(text.rfind(")"), text.rfind("]")) + 1  # no match reaches past the last one
+    return _BRACKETS.sub(" ", text[:end]) + text[end:]
+
+
 def _normal_title(title: object) -> str:
     if not isinstance(title, str):
         return ""
     text = _fold(title)
-    text = _VERSION.sub("", _BRACKETS.sub(" ", text))  # "x - 2006 remastered version" -> "x"
+    text = _VERSION.sub("", _drop_brackets(text))  # "x - 2006 remastered version" -> "x"
     text = _FEATURING.sub("", text)
     return _NON_ALNUM.sub(" ", text).strip()
 
@@ -278,8 +288,10 @@ def year_column(table: TableFile, column: str, notes: list[str]) -> pd.Series:
     return values
 
 
-_FEATURED = re.compile(r"\s+(?:featuring|feat\.?|ft\.?|duet\s+with|with|x)\s+", re.IGNORECASE)
-_FEATURED_LIST = re.compile(r"\s*(?:,|&|\band\b)\s*", re.IGNORECASE)
+_FEATURED = re.compile(
+    r"(?<!\s)\s+(?:featuring|feat\.?|ft\.?|duet\s+with|with|x)\s+", re.IGNORECASE
+)
+_FEATURED_LIST = re.compile(r"(?:(?<!\s)\s+)?(?:,|&|\band\b)\s*", re.IGNORECASE)
 
 
 def split_credit(credit: object) -> str | None:

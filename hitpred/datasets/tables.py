@@ -139,9 +139,12 @@ class _RecordLines:
             reader = csv.reader(handle, delimiter=self.sep)
             starts: list[int] = []
             line = 1
-            for _ in reader:
-                starts.append(line)
-                line = reader.line_num + 1
+            try:
+                for _ in reader:
+                    starts.append(line)
+                    line = reader.line_num + 1
+            except csv.Error as exc:  # e.g. a field over csv's size limit: later rows by number
+                logger.debug("%s: line numbers known up to line %d only (%s)", self.path, line, exc)
         self._starts = starts[1:]  # the header is record 0
         return self._starts
 
@@ -270,25 +273,61 @@ def _numbered(frames: Iterable[pd.DataFrame]) -> Iterator[tuple[int, pd.DataFram
         first += len(frame)
 
 
+def _plain_frame(frame: pd.DataFrame, schema: Any) -> pd.DataFrame:
+    """A Parquet frame as the loaders expect it: rows numbered 0..n-1, plain cell values.
+
+    A stored pandas index (e.g. of a filtered frame, [3, 7, ...]) would misalign the columns a
+    loader builds (a named index level is kept as a column); bytes that are not UTF-8 would
+    fail every text helper, so they are decoded with replacement characters; dictionary
+    (categorical) columns become plain ones, as ``map`` on a categorical maps its categories.
+    """
+    import pyarrow as pa
+
+    named = [name for name in frame.index.names if name is not None]
+    if named:
+        frame = frame.reset_index(level=named)
+    frame = frame.reset_index(drop=True)
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(object)
+    binary = (pa.types.is_binary, pa.types.is_large_binary, pa.types.is_fixed_size_binary)
+    for field in schema:
+        if any(test(field.type) for test in binary) and field.name in frame.columns:
+            frame[field.name] = frame[field.name].map(
+                lambda v: v.decode("utf-8", errors="replace") if isinstance(v, bytes) else v
+            )
+    return frame
+
+
+def _first_line(exc: BaseException) -> str:
+    """An exception's message as one short line (pyarrow appends whole schemas)."""
+    lines = str(exc).strip().splitlines()
+    return f"{lines[0]:.200}" if lines else type(exc).__name__
+
+
 def _parquet_frames(path: Path, rows: int | None) -> Iterator[tuple[int, pd.DataFrame]]:
     try:
-        if rows is None:
-            yield 0, pd.read_parquet(path)
-            return
         import pyarrow.parquet as pq
 
+        if rows is None:
+            yield 0, _plain_frame(pd.read_parquet(path), pq.read_schema(path))
+            return
         parquet = pq.ParquetFile(path)
-        batches = (batch.to_pandas() for batch in parquet.iter_batches(batch_size=rows))
+        batches = (
+            _plain_frame(batch.to_pandas(), batch.schema)
+            for batch in parquet.iter_batches(batch_size=rows)
+        )
         empty = True
         for numbered in _numbered(batches):
             empty = False
             yield numbered
         if empty:
-            yield 0, parquet.schema_arrow.empty_table().to_pandas()
+            schema = parquet.schema_arrow
+            yield 0, _plain_frame(schema.empty_table().to_pandas(), schema)
     except DatasetError:
         raise
     except Exception as exc:  # pyarrow raises many types for corrupt files
-        raise DatasetError(f"{path}: cannot read Parquet: {exc}") from exc
+        raise DatasetError(f"{path}: cannot read Parquet: {_first_line(exc)}") from exc
 
 
 def _encoding(path: Path, notes: list[str] | None) -> str:
@@ -328,17 +367,29 @@ def _csv_frames(
     }
     try:
         if rows is None:
-            yield 0, pd.read_csv(path, **options)
+            yield 0, _no_implicit_index(pd.read_csv(path, **options), path, sep)
             return
         with pd.read_csv(path, chunksize=rows, **options) as reader:
-            yield from _numbered(reader)
+            yield from _numbered(_no_implicit_index(chunk, path, sep) for chunk in reader)
     except pd.errors.EmptyDataError as exc:
         raise DatasetError(f"{path}: the file is empty") from exc
     except pd.errors.ParserError as exc:
-        reason = str(exc).strip()
+        reason = _first_line(exc)
         raise DatasetError(f"{path}: cannot parse as {_sep_name(sep)} table: {reason}") from exc
     except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt gzip
         raise DatasetError(f"{path}: cannot read the file: {exc}") from exc
+
+
+def _no_implicit_index(frame: pd.DataFrame, path: Path, sep: str) -> pd.DataFrame:
+    """The frame, unless pandas took its first column(s) as the index: it does so when the
+    first row has more fields than the header (e.g. a trailing separator), shifting every
+    value under the wrong column name. Later rows with extra fields are a ParserError."""
+    if not isinstance(frame.index, pd.RangeIndex):
+        raise DatasetError(
+            f"{path}: cannot parse as {_sep_name(sep)} table: the first row has more fields "
+            f"than the {len(frame.columns)} in the header"
+        )
+    return frame
 
 
 def _sep_name(sep: str) -> str:
@@ -351,7 +402,7 @@ def require_columns(table: TableFile, required: Iterable[str]) -> None:
     """DatasetError naming the file and the absent columns (and the ones it has)."""
     missing = [c for c in required if c not in table.frame.columns]
     if missing:
-        found = ", ".join(map(str, table.frame.columns[:30]))
+        found = ", ".join(f"{c!s:.40}" for c in table.frame.columns[:30])
         raise DatasetError(
             f"{table.path}: missing required column(s) {', '.join(missing)} (found: {found})"
         )
