@@ -98,20 +98,24 @@ def load_shadow_models(
 ) -> dict[Task, list[TaskModel]] | None:
     """The served set with each task's challenger in place of the champion of its feature set
     (what a worker scores a second time, for the shadow topic), or None when no task has a
-    challenger. Challengers are read, verified, from the registry folder: a worker that cannot
-    see the folder runs no shadow."""
+    challenger. Challengers are read, verified, from the registry (folder or object store), or
+    from the Redis cache by a worker that sees neither."""
     from hitpred.registry import open_registry
+    from hitpred.registry.live import challenger_from_redis
 
     store = open_registry(settings.registry_uri, settings.state_dir / "registry-mirror")
-    if not store.root.is_dir():
-        return None
+    have_registry = store.root.is_dir()
     shadow = {task: list(models) for task, models in served.items()}
     found = False
     for task in (*SERVED_TASKS, Task.TIER):
-        version = store.challenger(task)
-        if version is None:
+        if have_registry:
+            version = store.challenger(task)
+            model = None if version is None else store.load(task, version)
+        else:
+            model = challenger_from_redis(settings, task)
+        if model is None:
             continue
-        model = store.load(task, version)
+        version = model.version
         if model.feature_set not in STREAM_FEATURE_SETS:
             logger.warning(
                 "not shadow-scoring %s challenger v%s: the stream cannot feed %r",

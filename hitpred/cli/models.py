@@ -4,6 +4,7 @@ which versions the workers serve (a change is announced to running workers, whic
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 from hitpred.errors import HitPredError
 from hitpred.models.base import Task
 from hitpred.settings import get_settings
+
+if TYPE_CHECKING:
+    from hitpred.registry import RegistryStore
 
 __all__ = ["models"]
 
@@ -128,7 +132,7 @@ def promote(
         entry = store.promote(task, version, reason=reason, alias=alias)
     except HitPredError as exc:
         raise click.ClickException(str(exc)) from exc
-    _announce(entry)
+    _announce(entry, store)
     was = f" (was v{entry['from']})" if entry["from"] else ""
     click.echo(f"{task}: {alias} is now v{version}{was}")
 
@@ -150,7 +154,7 @@ def rollback(task: str, reason: str, registry: str | None) -> None:
         entry = store.promote(task, previous, reason=reason)
     except HitPredError as exc:
         raise click.ClickException(str(exc)) from exc
-    _announce(entry)
+    _announce(entry, store)
     click.echo(f"{task}: champion is now v{previous} (was v{entry['from']})")
 
 
@@ -235,8 +239,8 @@ def compare(task: str, idle: float) -> None:
         click.echo(line)
 
 
-def _announce(entry: dict[str, object]) -> None:
+def _announce(entry: dict[str, object], store: RegistryStore) -> None:
     from hitpred.registry.live import announce
 
-    if not announce(get_settings(), entry):
+    if not announce(get_settings(), entry, store):
         click.echo("Redis unavailable: running workers will see the change at their next poll")

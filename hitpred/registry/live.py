@@ -5,6 +5,11 @@ A promotion, a rollback or a new challenger changes a pointer in the registry fo
 
     <prefix>changes           pub/sub channel: one message (the history entry, JSON) per change
     <prefix>history:<task>    list: the same entries, a mirror of ``<task>/history.jsonl``
+    <prefix>aliases:<task>    hash: ``challenger`` -> {"version", "sha256", "feature_set"}
+
+and the bundle behind the alias is put in the bundle cache (``bundle:<sha256>``, with the
+``champion:<task>`` / ``champions:<task>`` pointers for a champion), so that workers which see
+neither the folder nor the object store follow the change from Redis alone.
 
 ``<prefix>`` is ``HITPRED_REGISTRY_CACHE_PREFIX`` (default ``hitpred:registry:``), the
 namespace of the bundle cache too (``bundle:<sha256>``, ``champion:<task>``,
@@ -22,13 +27,16 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from hitpred.models.base import Task
+from hitpred.errors import RegistryError
+from hitpred.models.base import Task, TaskModel
+from hitpred.registry.cache import BundleCache, load_bundle_bytes
 from hitpred.registry.remote import open_registry
+from hitpred.registry.store import RegistryStore
 
 if TYPE_CHECKING:
     from hitpred.settings import Settings
 
-__all__ = ["ChangeListener", "announce", "served_state"]
+__all__ = ["ChangeListener", "announce", "challenger_from_redis", "served_state"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +80,11 @@ def served_state(settings: Settings) -> dict[str, dict[str, str]]:
                 (k.decode() if isinstance(k, bytes) else str(k)): str(json.loads(v)["version"])
                 for k, v in raw.items()
             }
+            challenger = client.hget(
+                f"{settings.registry_cache_prefix}aliases:{task.value}", "challenger"
+            )
+            if challenger is not None:
+                pointers["challenger"] = str(json.loads(challenger)["version"])
             if pointers:
                 state[task.value] = pointers
     finally:
@@ -79,15 +92,18 @@ def served_state(settings: Settings) -> dict[str, dict[str, str]]:
     return state
 
 
-def announce(settings: Settings, entry: dict[str, Any]) -> bool:
-    """Mirror a history entry to Redis and notify the workers; False (with a warning) when Redis
-    cannot be reached: the workers then see the change at their next poll of the folder."""
+def announce(settings: Settings, entry: dict[str, Any], store: RegistryStore | None = None) -> bool:
+    """Publish an alias change to Redis: with the ``store``, the bundle it names and the alias
+    pointer; always the history entry and the notification. False (with a warning) when Redis
+    cannot be reached: workers that see the registry pick the change up at their next poll."""
     import redis
 
     prefix = settings.registry_cache_prefix
     payload = json.dumps(entry, sort_keys=True)
     client = _client(settings)
     try:
+        if store is not None:
+            _publish_alias(client, prefix, store, entry)
         client.rpush(f"{prefix}history:{entry['task']}", payload)
         client.publish(f"{prefix}changes", payload)
         return True
@@ -98,6 +114,39 @@ def announce(settings: Settings, entry: dict[str, Any]) -> bool:
         return False
     finally:
         client.close()
+
+
+def _publish_alias(client: Any, prefix: str, store: RegistryStore, entry: dict[str, Any]) -> None:
+    task, version, alias = Task(entry["task"]), entry.get("to"), entry["alias"]
+    aliases = f"{prefix}aliases:{task.value}"
+    if version is None:  # a challenger removed
+        client.hdel(aliases, alias)
+        return
+    cache = BundleCache(client, prefix=prefix)
+    digest = cache.put(store.bundle_bytes(task, str(version)))
+    manifest = store.manifest(task, str(version))
+    if alias == "champion":
+        cache.set_champion(task, str(version), digest, manifest, str(manifest["feature_set"]))
+        cache.set_champion(task, str(version), digest, manifest)
+    else:
+        ref = {"version": str(version), "sha256": digest, "feature_set": manifest["feature_set"]}
+        client.hset(aliases, alias, json.dumps(ref, sort_keys=True))
+
+
+def challenger_from_redis(settings: Settings, task: Task) -> TaskModel | None:
+    """The task's challenger from the Redis cache alone (verified), or None."""
+    client = _client(settings)
+    try:
+        raw = client.hget(f"{settings.registry_cache_prefix}aliases:{task.value}", "challenger")
+        if raw is None:
+            return None
+        ref = json.loads(raw)
+        data = BundleCache(client, prefix=settings.registry_cache_prefix).get(str(ref["sha256"]))
+    finally:
+        client.close()
+    if data is None:
+        raise RegistryError(f"Redis names challenger {ref['sha256']} of {task.value} without it")
+    return load_bundle_bytes(data, expected_sha256=str(ref["sha256"]))
 
 
 class ChangeListener:

@@ -102,6 +102,8 @@ def _served_versions(s: Settings, seed: int, count: int = 300) -> set[str]:
     records, ids = _events(count, seed=seed)
     produce(s.kafka_bootstrap or "", s.releases_topic, records)
     found = _read_predictions(s, 10**9, timeout=5)
+    answered = {p["event_id"] for ps in found.values() for p in ps}
+    assert ids <= answered, f"{len(ids - answered)} releases without a prediction"
     return {v for ps in found.values() for p in ps if p["event_id"] in ids and (v := _version(p))}
 
 
@@ -284,3 +286,34 @@ def test_a_challenger_is_shadow_scored_and_compared(
     )
     assert "same answer:" in compared.output and "score difference: mean" in compared.output
     print(compared.output)
+
+
+def test_a_worker_without_the_registry_follows_it_through_redis(
+    stack: Stack,
+    isolated_settings: Settings,
+    start_worker: Callable[[Settings], ManagedProcess],
+    tmp_path: Path,
+) -> None:
+    """The operator sees the registry folder; the worker does not (another machine): every
+    promotion reaches it through Redis alone (bundle, pointers, notification)."""
+    s = isolated_settings.model_copy(update={"registry_poll_s": 1.0})
+    _registry(Path(s.registry_uri), 2)
+    result = _cli(s, "models", "promote", "hit", "1", "--reason", "published to Redis")
+    assert result.exit_code == 0, result.output
+    elsewhere = s.model_copy(update={"registry_uri": str(tmp_path / "not-mounted")})
+    worker = start_worker(elsewhere)
+    assert _served_versions(elsewhere, 87) == {"1"}
+    assert _cli(s, "models", "promote", "hit", "2").exit_code == 0
+    deadline = time.monotonic() + 20
+    while "models reloaded" not in worker.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.2)
+    assert _served_versions(elsewhere, 88) == {"2"}
+    assert _cli(s, "models", "promote", "hit", "1", "--alias", "challenger").exit_code == 0
+    deadline = time.monotonic() + 20
+    while "shadow {" not in worker.log_path.read_text(errors="replace"):
+        assert time.monotonic() < deadline, worker.tail()
+        time.sleep(0.2)
+    assert _served_versions(elsewhere, 89) == {"2"}
+    shadow = _read_predictions(s.model_copy(update={"predictions_topic": s.shadow_topic}), 1, 10)
+    assert {_version(p) for ps in shadow.values() for p in ps} - {None} == {"1"}
