@@ -215,37 +215,44 @@ def test_a_tampered_bundle_is_refused_and_the_worker_keeps_serving(
     assert f"FAIL  redis:{s.registry_cache_prefix}bundle:{digest}" in verify.output
 
 
-def test_a_worker_starts_without_redis_and_serves_a_promotion_made_meanwhile(
+def test_redis_stopped_mid_stream_and_a_promotion_made_meanwhile_is_served(
     stack: Stack,
     isolated_settings: Settings,
     start_worker: Callable[[Settings], ManagedProcess],
     tmp_path: Path,
 ) -> None:
-    """The worker's Redis (a Valkey this test starts) is down when the worker starts and when
-    v2 is promoted: the worker loads v1 from the store, then serves v2; once Redis is back it
-    goes on, and the next promotion is announced through it again."""
+    """The workers' Redis (a Valkey this test starts) stops in the middle of a stream: the
+    running worker loses nothing, a promotion made while Redis is down is served, a worker
+    started during the outage loads from the store, and once Redis is back the next change is
+    announced through it again."""
     port = free_port()
     server = _valkey(port, tmp_path / "valkey")
     s = isolated_settings.model_copy(
         update={"redis_url": f"redis://127.0.0.1:{port}/0", "registry_poll_s": 1.0}
     )
     store = _registry(Path(s.registry_uri), 2)
-    server.stop()  # Redis down from the start
-
     try:
-        worker = start_worker(s)
-        assert _served_versions(s, 84) == {"1"}
+        first = start_worker(s)
+        records, ids = _events(6000, seed=84)
+        produce(s.kafka_bootstrap or "", s.releases_topic, records[:3000])
+        server.stop()  # Redis down mid-stream
+        produce(s.kafka_bootstrap or "", s.releases_topic, records[3000:])
         result = _cli(s, "models", "promote", "hit", "2")
         assert result.exit_code == 0, result.output
         assert "Redis unavailable" in result.output
+        second = start_worker(s)  # starts while Redis is down: loads from the store
         time.sleep(3)
         assert _served_versions(s, 85) == {"2"}
+        found = _read_predictions(s, 10**9, timeout=5)
+        answered = {p["event_id"] for ps in found.values() for p in ps}
+        print(f"Redis down mid-stream: sent {len(ids)}, predicted {len(ids & answered)}")
+        assert ids <= answered
         server = _valkey(port, tmp_path / "valkey")  # back
         result = _cli(s, "models", "rollback", "hit")
         assert result.exit_code == 0 and "Redis unavailable" not in result.output, result.output
         time.sleep(3)
         assert _served_versions(s, 86) == {"1"}
-        assert worker.alive
+        assert first.alive and second.alive
         assert [e["to"] for e in store.history(Task.HIT)] == ["1", "2", "1"]
     finally:
         server.stop()
