@@ -52,7 +52,7 @@ def list_(task: str | None, registry: str | None) -> None:
     for column in (
         "task",
         "version",
-        "champion",
+        "alias",
         "model",
         "features",
         "data set",
@@ -62,14 +62,23 @@ def list_(task: str | None, registry: str | None) -> None:
         table.add_column(column)
     tasks = [Task(task)] if task else store.tasks()
     for t in tasks:
-        champion = store.champion(t)
+        champions = set(store.champions(t).values())  # one per feature set
+        challenger = store.challenger(t)
         for version in store.versions(t):
             m = store.manifest(t, version)
             primary = m.get("metrics", {}).get("primary", {})
+            alias = [
+                a
+                for a, on in (
+                    ("champion", version in champions),
+                    ("challenger", version == challenger),
+                )
+                if on
+            ]
             table.add_row(
                 t.value,
                 version,
-                "*" if version == champion else "",
+                ", ".join(alias),
                 m["name"],
                 m["feature_set"],
                 m.get("data", {}).get("dataset", ""),

@@ -73,6 +73,7 @@ def _cli(tmp_path: Path, *args: str):  # type: ignore[no-untyped-def]
             "HITPRED_REGISTRY_URI": str(tmp_path),
             # No Redis here: the announcement fails and says so; the folder is the record.
             "HITPRED_REDIS_URL": "redis://127.0.0.1:1/0",
+            "COLUMNS": "200",  # rich tables at full width
         }
         return CliRunner().invoke(cli, list(args), env=env)
     finally:
@@ -95,6 +96,15 @@ def test_cli_promote_rollback_history_and_refusals(tmp_path: Path, models) -> No
     assert result.exit_code == 0 and "champion is now v1 (was v2)" in result.output
     result = _cli(tmp_path, "models", "history", "hit")
     assert result.exit_code == 0 and "good" in result.output and "rolled back" in result.output
+    assert _cli(tmp_path, "models", "promote", "hit", "2", "--alias", "challenger").exit_code == 0
+    listing = _cli(tmp_path, "models", "list", "hit").output
+    cells = [line.split("│") for line in listing.splitlines() if "│" in line]
+    aliases = {row[2]: row[3] for row in cells if len(row) > 3}
+    assert {k.strip(): v.strip() for k, v in aliases.items()} == {
+        "1": "champion",
+        "2": "challenger",
+        "3": "champion",  # the champion of feature set "all" (offline)
+    }
     model_file = store.path(Task.HIT, "2") / "model.skops"
     model_file.write_bytes(b"tampered")
     result = _cli(tmp_path, "models", "promote", "hit", "2")
