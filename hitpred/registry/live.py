@@ -36,7 +36,13 @@ from hitpred.registry.store import RegistryStore
 if TYPE_CHECKING:
     from hitpred.settings import Settings
 
-__all__ = ["ChangeListener", "announce", "challenger_from_redis", "served_state"]
+__all__ = [
+    "ChangeListener",
+    "announce",
+    "challenger_from_redis",
+    "redis_client",
+    "served_state",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +56,8 @@ WATCHED_TASKS: tuple[Task, ...] = (
 )
 
 
-def _client(settings: Settings, timeout: float = 2.0) -> Any:
+def redis_client(settings: Settings, timeout: float = 2.0) -> Any:
+    """A Redis client for the registry's keys, with bounded connect and read times."""
     import redis
 
     return redis.Redis.from_url(
@@ -72,7 +79,7 @@ def served_state(settings: Settings) -> dict[str, dict[str, str]]:
             if pointers:
                 state[task.value] = pointers
         return state
-    client = _client(settings)
+    client = redis_client(settings)
     try:
         for task in WATCHED_TASKS:
             raw = client.hgetall(f"{settings.registry_cache_prefix}champions:{task.value}")
@@ -100,7 +107,7 @@ def announce(settings: Settings, entry: dict[str, Any], store: RegistryStore | N
 
     prefix = settings.registry_cache_prefix
     payload = json.dumps(entry, sort_keys=True)
-    client = _client(settings)
+    client = redis_client(settings)
     try:
         if store is not None:
             _publish_alias(client, prefix, store, entry)
@@ -135,7 +142,7 @@ def _publish_alias(client: Any, prefix: str, store: RegistryStore, entry: dict[s
 
 def challenger_from_redis(settings: Settings, task: Task) -> TaskModel | None:
     """The task's challenger from the Redis cache alone (verified), or None."""
-    client = _client(settings)
+    client = redis_client(settings)
     try:
         raw = client.hget(f"{settings.registry_cache_prefix}aliases:{task.value}", "challenger")
         if raw is None:
@@ -167,7 +174,7 @@ class ChangeListener:
         deadline = time.monotonic() + timeout
         try:
             if self._pubsub is None:
-                self._client = _client(self.settings, timeout=max(timeout, 1.0))
+                self._client = redis_client(self.settings, timeout=max(timeout, 1.0))
                 self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
                 self._pubsub.subscribe(f"{self.settings.registry_cache_prefix}changes")
             while (left := deadline - time.monotonic()) > 0:

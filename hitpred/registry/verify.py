@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from hitpred.errors import HitPredError
 from hitpred.registry.integrity import sha256_bytes, unpack_bundle, verify_folder
+from hitpred.registry.live import redis_client
 from hitpred.registry.remote import MirroredStore
 from hitpred.registry.store import RegistryStore
 
@@ -46,9 +47,7 @@ def verify_all(store: RegistryStore, settings: Settings) -> Iterator[tuple[str, 
                 else:
                     yield where, None
     prefix = f"{settings.registry_cache_prefix}bundle:"
-    client = redis.Redis.from_url(
-        settings.redis_connection_url, socket_connect_timeout=2, socket_timeout=5
-    )
+    client = redis_client(settings, timeout=5)
     try:
         for key in client.scan_iter(f"{prefix}*", count=100):
             name = key.decode() if isinstance(key, bytes) else str(key)
