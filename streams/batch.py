@@ -33,7 +33,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, ConsumerStoppedError, KafkaError
+from aiokafka.errors import (
+    CommitFailedError,
+    ConsumerStoppedError,
+    IllegalStateError,
+    KafkaError,
+)
 from mode import Service
 
 from hitpred import metrics
@@ -223,10 +228,17 @@ class BatchStage(Service):
         await self.runtime.emit(self.stage, self.target, size, result)
         if consumer is None:
             return
-        # Commit only what was consumed AND delivered downstream.
+        # Commit only what was consumed AND delivered downstream, and only for partitions this
+        # consumer still owns: one moved away meanwhile (a worker joined) is consumed again
+        # from its last commit by its new owner (at-least-once; the duplicates carry the same
+        # ids), and aiokafka refuses to commit it here.
+        assigned = consumer.assignment()
+        offsets = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not offsets:
+            return
         try:
             await consumer.commit(offsets)
-        except CommitFailedError as exc:
+        except (CommitFailedError, IllegalStateError) as exc:
             # The partitions moved during the batch: its outputs are out, and the new owner
             # consumes it again (at-least-once; the duplicates carry the same ids).
             logger.warning("%s: offsets not committed after a rebalance: %s", self, exc)
