@@ -37,6 +37,8 @@ __all__ = [
     "REGISTRY_CACHE",
     "REGISTRY_INTEGRITY_FAILURES",
     "SCORING_LATENCY",
+    "SCORING_PROCESSES",
+    "SCORING_PROCESS_RESTARTS",
     "SHADOW_PREDICTIONS",
     "STAGE_LATENCY",
     "serve_metrics",
@@ -135,6 +137,15 @@ REGISTRY_CACHE = Counter(
     "Bundle loads through the Redis cache: hit (the verified archive was in Redis), miss (read "
     "from the store and published), unavailable (Redis down: read from the store).",
     ["result"],
+)
+SCORING_PROCESS_RESTARTS = Counter(
+    "hitpred_scoring_process_restarts_total",
+    "Times a worker started its scoring processes again after one died (its batch was "
+    "scored in the worker process; nothing lost).",
+)
+SCORING_PROCESSES = Gauge(
+    "hitpred_scoring_processes",
+    "Scoring processes a worker runs beside its own (0: it scores in its own process).",
 )
 REGISTRY_INTEGRITY_FAILURES = Counter(
     "hitpred_registry_integrity_failures_total",

@@ -6,6 +6,7 @@ nowhere else: callers build one :class:`Settings` and pass its values inward.
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -91,6 +92,16 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long a stage may take to finish and commit the batch in "
         "hand before it is abandoned (uncommitted: consumed again later). "
         "HITPRED_SHUTDOWN_TIMEOUT_S.",
+    )
+    scoring_processes: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes a worker scores descriptors-only batches in, beside its own "
+        "(which keeps fetching, producing, committing and enrichment): the cores it does not "
+        "use itself. Unset: the machine's cores divided among worker_processes, minus one "
+        "each (1 on 2 cores and one worker process; 0 on one core). 0: score in the worker "
+        "process. HITPRED_SCORING_PROCESSES.",
     )
     worker_processes: int = Field(
         default=1,
@@ -314,6 +325,15 @@ class Settings(BaseSettings):
                 "TLS is turned on by the rediss scheme"
             )
         return self
+
+    @property
+    def scoring_process_count(self) -> int:
+        """``scoring_processes``, or when unset: this machine's cores (those this process may
+        run on) shared among ``worker_processes``, minus the worker's own."""
+        if self.scoring_processes is not None:
+            return self.scoring_processes
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        return max(0, (cores or os.cpu_count() or 1) // self.worker_processes - 1)
 
     @property
     def role_set(self) -> frozenset[str]:

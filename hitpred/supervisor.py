@@ -74,7 +74,9 @@ class Supervisor:
         self.slots: list[_Slot] = []
 
     def _process(self, index: int) -> ManagedProcess:
-        env = {**os.environ, **self.env}
+        # Each process knows how many share the machine, so they divide its cores between
+        # their scoring processes (HITPRED_SCORING_PROCESSES unset).
+        env = {**os.environ, **self.env, "HITPRED_WORKER_PROCESSES": str(self.count)}
         port = self.settings.metrics_port
         if port:
             env["HITPRED_METRICS_PORT"] = str(port + index)

@@ -1,6 +1,6 @@
 """Batch-consuming stages: the worker's hot path.
 
-Faust runs the app (its CLI, services, sensors, the dead-letter agent); the events themselves
+Faust runs the app (its CLI, services, sensors); the events themselves
 go through :class:`BatchStage`, an aiokafka consumer that takes whole fetches (``getmany``),
 runs the stage's pure batch function on them (see below for where) and produces the outputs
 in one batch per partition. Faust's per-event stream machinery (an await and a future per event)
@@ -13,15 +13,23 @@ The stages (see :mod:`streams.app`):
 - ``enrich`` releases -> enriched topic, and ``score`` enriched topic -> predictions, when the
   roles run on different workers (``HITPRED_ROLES``).
 
-Work is overlapped: while batch N is produced and its acknowledgements awaited, batch N+1 is
-computed (aiokafka's fetcher prefetches N+2 in the background). A batch that needs the lyrics
-encoder or audio analysis is computed in the stage's executor thread; a descriptors-only batch
-(tens of milliseconds) on the event loop itself: with the GIL, a thread hand-off only adds
-switches (measured 0.89x a plain aiokafka loop in the executor, 1.16x inline, same machine
-and load). Outputs are sent in batch order and offsets are committed in order, each only
-after its batch's outputs and dead letters were acknowledged by the broker (at-least-once).
-On shutdown the stage stops taking new batches, finishes and commits the one in hand, then
-leaves the consumer group so its partitions move at once.
+Work is overlapped: while batch N is produced and its acknowledgements awaited, the next ones
+are computed (aiokafka's fetcher prefetches in the background). Where it is computed:
+
+- descriptors-only batches, when the worker has scoring processes (``HITPRED_SCORING_PROCESSES``,
+  by default the cores beyond its own, see :mod:`hitpred.parallel`): in those processes, up to
+  two batches per process in flight, so the worker process keeps only the broker work;
+- batches that need the lyrics encoder or audio analysis: in the stage's executor thread (the
+  models live in the worker process);
+- descriptors-only batches without scoring processes: on the event loop itself (with the GIL a
+  thread hand-off only adds switches: measured 0.89x a plain aiokafka loop in the executor,
+  1.16x inline, same machine and load).
+
+Results are delivered strictly in fetch order: outputs are sent and offsets committed in order,
+each only after its batch's outputs and dead letters were acknowledged by the broker
+(at-least-once). A scoring process that dies costs its batch nothing: the batch is scored here
+instead and new processes start. On shutdown the stage stops taking new batches, finishes and
+commits the ones in hand, then leaves the consumer group so its partitions move at once.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -42,6 +51,7 @@ from aiokafka.errors import (
 from mode import Service
 
 from hitpred import metrics
+from hitpred.parallel import Generation, ScoringPool, ScoringPoolBroken
 from hitpred.scoring import BatchResult, RawMessage
 from streams.publish import transient
 from streams.runtime import Runtime
@@ -161,37 +171,96 @@ class BatchStage(Service):
         assert consumer is not None
         await self.runtime.wait_ready()
         within_ms = int(self.runtime.settings.batch_within_s * 1000)
-        delivering: asyncio.Task[None] | None = None
-        while not self._draining:
-            try:
-                fetched = await consumer.getmany(timeout_ms=within_ms, max_records=self.batch_size)
-            except ConsumerStoppedError:
-                break
-            if fetched and self.heavy_limit is not None:
-                fetched = _bounded(consumer, fetched, self.heavy_limit)
-            for tp, records in fetched.items():
-                self._positions[tp] = (records[-1].offset + 1, records[-1].timestamp)
-            self._report_lag(consumer)
-            if not fetched:
-                continue
-            # Compute this batch while the previous one is produced and acknowledged, with
-            # the models served now (a hot reload swaps them between two batches).
-            compute = _convert_then(self.runtime.stage_function(self.stage))
-            if self.stage == "enrich" or _needs_models(fetched):
-                # Lyrics or audio: seconds of work, in the executor (the loop keeps
-                # heartbeating and acknowledging the previous batch meanwhile).
-                result = await self.runtime.run(compute, fetched, self.stage)
-            else:
-                # Descriptors only: tens of milliseconds, done right here. Handing it to a
-                # thread only adds GIL hand-offs (measured slower than a plain loop).
-                result = compute(fetched)
+        pool = self.runtime.pool
+        # Batches computed at once: one per scoring process, plus one here (an audio batch in
+        # the executor); results are delivered strictly in the order they were fetched.
+        depth = 1 + (2 * pool.processes if pool is not None else 0)
+        inflight: deque[tuple[asyncio.Future[BatchResult], int, dict[TopicPartition, int]]]
+        inflight = deque()
+        delivering: asyncio.Future[None] | None = None
+        fetch: asyncio.Future[Fetched] | None = None
+        stopped = False
+        try:
+            while True:
+                if fetch is None and not (self._draining or stopped) and len(inflight) < depth:
+                    fetch = asyncio.ensure_future(
+                        consumer.getmany(timeout_ms=within_ms, max_records=self.batch_size)
+                    )
+                waits = [f for f in (fetch, inflight[0][0] if inflight else None) if f]
+                if not waits:
+                    break  # stopping, and every batch taken is delivered (or on its way)
+                await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                if fetch is not None and fetch.done():
+                    done, fetch = fetch, None
+                    try:
+                        fetched = done.result()
+                    except ConsumerStoppedError:
+                        stopped, fetched = True, {}
+                    if fetched:
+                        inflight.append(self._start(consumer, fetched))
+                    self._report_lag(consumer)
+                while inflight and inflight[0][0].done():
+                    future, size, offsets = inflight.popleft()
+                    result = future.result()  # an unexpected compute error stops the stage
+                    if delivering is not None:
+                        await delivering  # keeps sends and commits in batch order
+                    delivering = asyncio.ensure_future(self._deliver(result, size, offsets))
             if delivering is not None:
-                await delivering  # keeps sends and commits in batch order
-            offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
-            size = sum(len(records) for records in fetched.values())
-            delivering = asyncio.ensure_future(self._deliver(result, size, offsets))
-        if delivering is not None:
-            await delivering
+                await delivering
+        finally:
+            if fetch is not None:
+                fetch.cancel()
+
+    def _start(
+        self, consumer: AIOKafkaConsumer, fetched: Fetched
+    ) -> tuple[asyncio.Future[BatchResult], int, dict[TopicPartition, int]]:
+        """Start computing one fetch; returns its future, its size and the offsets to commit
+        once it is delivered."""
+        if self.heavy_limit is not None:
+            fetched = _bounded(consumer, fetched, self.heavy_limit)
+        for tp, records in fetched.items():
+            self._positions[tp] = (records[-1].offset + 1, records[-1].timestamp)
+        offsets = {tp: records[-1].offset + 1 for tp, records in fetched.items()}
+        size = sum(len(records) for records in fetched.values())
+        # With the models served now (a hot reload swaps them between two batches).
+        compute = _convert_then(self.runtime.stage_function(self.stage))
+        future: asyncio.Future[BatchResult]
+        if self.stage == "enrich" or _needs_models(fetched):
+            # Lyrics or audio: seconds of work, in the executor (the loop keeps heartbeating
+            # and acknowledging the previous batch meanwhile).
+            future = asyncio.ensure_future(self.runtime.run(compute, fetched, self.stage))
+            return future, size, offsets
+        pooled = self.runtime.pool_for(self.stage)
+        if pooled is not None:
+            # Descriptors only, with scoring processes: computed there, on another core.
+            future = asyncio.ensure_future(self._in_pool(*pooled, compute, fetched))
+            return future, size, offsets
+        # Descriptors only, no scoring process: tens of milliseconds, done right here. Handing
+        # it to a thread only adds GIL hand-offs (measured slower than a plain loop).
+        future = asyncio.get_running_loop().create_future()
+        try:
+            future.set_result(compute(fetched))
+        except Exception as exc:
+            future.set_exception(exc)
+        return future, size, offsets
+
+    async def _in_pool(
+        self,
+        pool: ScoringPool,
+        generation: Generation,
+        compute: Callable[[Fetched], BatchResult],
+        fetched: Fetched,
+    ) -> BatchResult:
+        wire = [
+            (r.value, r.key, r.topic, r.partition, r.offset, r.timestamp)
+            for records in fetched.values()
+            for r in records
+        ]
+        try:
+            return await pool.run(generation, self.stage, wire)
+        except ScoringPoolBroken:
+            # A scoring process died (new ones are starting): this batch is scored here.
+            return await self.runtime.run(compute, fetched, self.stage)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Export this stage's lag per partition (at most once a second): what the lag panel

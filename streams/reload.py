@@ -81,8 +81,12 @@ class ModelReloader(Service):
         started = time.perf_counter()
         before = describe_models(self.runtime.models)
         try:
-            scorer, shadow = await asyncio.get_running_loop().run_in_executor(
+            loop = asyncio.get_running_loop()
+            scorer, shadow = await loop.run_in_executor(
                 self._executor, build_scorers, self.settings
+            )
+            generation = await loop.run_in_executor(
+                self._executor, self.runtime.stage_for_pool, scorer, shadow
             )
         except Exception as exc:
             if isinstance(exc, IntegrityError):
@@ -90,7 +94,7 @@ class ModelReloader(Service):
             metrics.MODEL_RELOADS.labels("refused").inc()
             logger.error("registry change refused, still serving %s: %s", before, exc)
             return False
-        self.runtime.swap_scorer(scorer, shadow)
+        self.runtime.swap_scorer(scorer, shadow, generation)
         models = scorer.models
         seconds = time.perf_counter() - started
         metrics.MODEL_RELOADS.labels("loaded").inc()

@@ -6,6 +6,9 @@ cache) through :func:`hitpred.enrichment.stage.build_enricher`, in the executors
 loop keeps heartbeating. Stages wait for :meth:`Runtime.wait_ready` before their first batch.
 Each stage has its own executor thread (a worker with both roles runs one fused stage, see
 :mod:`streams.batch`), so on a split worker a batch of audio analysis never holds up scoring.
+A worker that scores also runs scoring processes on the cores it does not use itself
+(:class:`hitpred.parallel.ScoringPool`); every scorer set it serves is staged for them, so they
+switch models between the same two batches as the worker.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from hitpred.enrichment import Enricher
 from hitpred.enrichment.stage import build_enricher, enrich_messages
 from hitpred.errors import IntegrityError
 from hitpred.models.base import Task, TaskModel
+from hitpred.parallel import POOL_STAGES, Generation, ScoringPool
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
 from hitpred.scoring import BatchResult, OutRecord, RawMessage, Scorer
@@ -91,6 +95,12 @@ class Runtime(Service):
         self.enrich_executor = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="hitpred-enrich"
         )
+        # Scoring processes for descriptors-only batches (see hitpred.parallel), when this
+        # worker scores and the machine has cores to spare.
+        processes = settings.scoring_process_count if "score" in settings.role_set else 0
+        self.pool = ScoringPool(processes) if processes else None
+        #: The served scorers as the scoring processes load them (None without a pool).
+        self.generation: Generation | None = None
         self._ready = asyncio.Event()
         self._loading: asyncio.Future[None] | None = None
 
@@ -98,6 +108,9 @@ class Runtime(Service):
         return [self.publisher]
 
     async def on_start(self) -> None:
+        metrics.SCORING_PROCESSES.set(self.pool.processes if self.pool else 0)
+        if self.pool is not None:
+            self.pool.start()  # the processes import their libraries while models load
         # Loaded in the background: the stages join their consumer groups meanwhile (a join
         # waits seconds on the broker), so a restarted worker scores again sooner.
         self._loading = asyncio.ensure_future(self._load())
@@ -114,6 +127,11 @@ class Runtime(Service):
                 )
                 await loop.run_in_executor(self.enrich_executor, self.enricher.warm_up)
             self.scorer, self.shadow = await loading
+            self.generation = await loop.run_in_executor(
+                self.executor, self.stage_for_pool, self.scorer, self.shadow
+            )
+            if self.pool is not None and self.generation is not None:
+                self.pool.preload(self.generation)
             models = self.scorer.models
         except asyncio.CancelledError:
             raise
@@ -140,16 +158,38 @@ class Runtime(Service):
             self._loading.cancel()
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.enrich_executor.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.close()
 
     @property
     def models(self) -> dict[Task, list[TaskModel]]:
         """The models served now, per task."""
         return self.scorer.models if self.scorer is not None else {}
 
-    def swap_scorer(self, scorer: Scorer, shadow: Scorer | None) -> None:
+    def stage_for_pool(self, scorer: Scorer, shadow: Scorer | None) -> Generation | None:
+        """Hand a scorer set to the scoring processes (from a thread: pickling takes a while);
+        the generation to pass to :meth:`swap_scorer`. None without a pool."""
+        if self.pool is None:
+            return None
+        return self.pool.stage(scorer, shadow)
+
+    def swap_scorer(
+        self, scorer: Scorer, shadow: Scorer | None, generation: Generation | None = None
+    ) -> None:
         """Serve ``scorer`` (and shadow-score with ``shadow``) from the next batch on; a batch
-        in hand keeps the ones it took."""
-        self.scorer, self.shadow = scorer, shadow
+        in hand keeps the ones it took. ``generation``: the same set as staged for the
+        scoring processes (:meth:`stage_for_pool`)."""
+        self.scorer, self.shadow, self.generation = scorer, shadow, generation
+        if self.pool is not None and generation is not None:
+            self.pool.preload(generation)
+
+    def pool_for(self, stage: str) -> tuple[ScoringPool, Generation] | None:
+        """The scoring processes and the generation a ``stage`` batch may be scored with now,
+        or None (no pool, not ready yet, or a stage they do not run)."""
+        pool, generation = self.pool, self.generation
+        if pool is None or generation is None or stage not in POOL_STAGES or not pool.ready:
+            return None
+        return pool, generation
 
     async def wait_ready(self) -> Scorer:
         """Wait until the models are loaded; returns the scorer."""

@@ -1,0 +1,132 @@
+"""Scoring processes (:mod:`hitpred.parallel`): same outputs as scoring in the worker, models
+switched between batches, a dead process replaced without losing the batch."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import signal
+from typing import Any
+
+import orjson
+import pytest
+
+from hitpred.baseline import synthetic_release_events, train_baseline
+from hitpred.models.base import Task
+from hitpred.parallel import ScoringPool, ScoringPoolBroken, Wire
+from hitpred.pipeline import process_releases
+from hitpred.scoring import RawMessage, Scorer
+from hitpred.settings import Settings
+
+#: What differs between two scorings of the same release (clock readings).
+_CLOCKS = ("timings", "scored_at")
+
+
+def _wire(n: int, bad: int = 0) -> list[Wire]:
+    events = synthetic_release_events(n, seed=3)
+    wire: list[Wire] = [
+        (orjson.dumps(e), str(e["track_id"]).encode(), "releases", i % 4, i, 1_700_000_000_000)
+        for i, e in enumerate(events)
+    ]
+    wire += [(b"{not json", b"k", "releases", 0, n + i, None) for i in range(bad)]
+    return wire
+
+
+def _content(value: bytes) -> dict[str, Any]:
+    prediction = orjson.loads(value)
+    for clock in _CLOCKS:
+        prediction.pop(clock)
+    return prediction
+
+
+async def _wait_ready(pool: ScoringPool) -> None:
+    for _ in range(600):
+        if pool.ready:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the scoring processes did not start in 30 s")
+
+
+def _renamed(scorer: Scorer, version: str) -> Scorer:
+    models = {
+        task: [dataclasses.replace(m, version=version) for m in served]  # type: ignore[type-var]
+        for task, served in scorer.models.items()
+    }
+    return Scorer(models)
+
+
+def test_a_pool_scores_like_the_worker_and_switches_models_between_batches() -> None:
+    scorer = Scorer(train_baseline())
+    wire = _wire(300, bad=5)
+    inline = process_releases(scorer, None, [RawMessage(*m) for m in wire])
+
+    async def run() -> None:
+        pool = ScoringPool(1)
+        try:
+            first = pool.stage(scorer, None)
+            pool.start()
+            await _wait_ready(pool)
+            pooled = await pool.run(first, "pipeline", wire)
+            assert [r.key for r in pooled.records] == [r.key for r in inline.records]
+            assert [_content(r.value) for r in pooled.records] == [
+                _content(r.value) for r in inline.records
+            ]
+            assert [(d.stage, d.source_offset) for d in pooled.dead_letters] == [
+                (d.stage, d.source_offset) for d in inline.dead_letters
+            ]
+            assert len(pooled.dead_letters) == 5
+            assert set(pooled.timings_s) >= {"decode", "frame", "predict", "serialize"}
+
+            # A promotion: batches created after it score with the new set, a batch created
+            # before it (still queued) with the one it was created for.
+            second = pool.stage(_renamed(scorer, "v2"), None)
+            new, old = await asyncio.gather(
+                pool.run(second, "pipeline", wire[:20]), pool.run(first, "pipeline", wire[:20])
+            )
+            assert {orjson.loads(r.value)["hit"]["model"]["version"] for r in new.records} == {"v2"}
+            assert {orjson.loads(r.value)["hit"]["model"]["version"] for r in old.records} == {
+                "baseline"
+            }
+            with pytest.raises(ValueError, match="enrich"):
+                await pool.run(second, "enrich", wire[:1])
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
+    scorer = Scorer({Task.HIT: train_baseline()[Task.HIT]})
+    wire = _wire(50)
+
+    async def run() -> None:
+        pool = ScoringPool(1)
+        try:
+            generation = pool.stage(scorer, None)
+            pool.start()
+            await _wait_ready(pool)
+            assert len((await pool.run(generation, "pipeline", wire)).records) == 50
+            (pid,) = pool.pids()
+            os.kill(pid, signal.SIGKILL)
+            with pytest.raises(ScoringPoolBroken, match="died"):
+                await pool.run(generation, "pipeline", wire)
+            assert pool.restarts == 1
+            await _wait_ready(pool)
+            assert pool.pids() != [pid]
+            assert len((await pool.run(generation, "pipeline", wire)).records) == 50
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+
+
+def test_scoring_processes_default_to_the_cores_a_worker_process_does_not_use() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert Settings(scoring_processes=3).scoring_process_count == 3
+    assert Settings(scoring_processes=0).scoring_process_count == 0
+    assert Settings().scoring_process_count == max(0, cores - 1)
+    assert Settings(worker_processes=cores).scoring_process_count == 0
+    assert Settings(worker_processes=max(1, cores // 2)).scoring_process_count == (
+        cores // max(1, cores // 2) - 1
+    )
