@@ -8,8 +8,10 @@ champions, all tasks, hit contributions), descriptors-only synthetic releases:
 1. ``plain``: :mod:`bench.plainloop`, an aiokafka consume-score-produce loop around the same
    batch function and models, drains a backlog of ``--events`` releases.
 2. ``workers=N`` for each N of ``--workers``: N worker processes (``python -m streams worker``,
-   one consumer group) drain the same backlog on their own topics. Peak RSS per worker from
-   ``/proc``.
+   one consumer group, started as ``hitpred worker --processes N`` starts them: they divide
+   the cores among their scoring processes unless ``--scoring-processes`` says how many) drain
+   the same backlog on their own topics. Peak RSS per worker: its own plus that of every
+   process it started, from ``/proc``.
 3. Latency (first worker count only): releases published at a paced ``--latency-rate`` to the
    idle worker(s); latency = produced_at -> the prediction read by this process's consumer.
 
@@ -93,6 +95,28 @@ def _rates(arrivals: dict[str, float], n: int) -> dict[str, float]:
     }
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process started by ``pid``, recursively (scoring processes, their tracker)."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _tree_peak_rss_mb(pid: int | None) -> float | None:
+    """The peak RSS of a worker plus that of every process it started (an upper bound on the
+    worker's footprint: pages the processes share are counted in each)."""
+    own = _peak_rss_mb(pid)
+    if own is None or pid is None:
+        return own
+    return own + sum(_peak_rss_mb(child) or 0.0 for child in _descendants(pid))
+
+
 def _peak_rss_mb(pid: int | None) -> float | None:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
@@ -105,11 +129,19 @@ def _peak_rss_mb(pid: int | None) -> float | None:
 
 
 class _Bench:
-    def __init__(self, stack: Stack, tag: str, partitions: int, batch_size: int) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        tag: str,
+        partitions: int,
+        batch_size: int,
+        scoring_processes: int | None = None,
+    ) -> None:
         self.stack = stack
         self.tag = tag
         self.partitions = partitions
         self.batch_size = batch_size
+        self.scoring_processes = scoring_processes
         self.workdir = stack.workdir
 
     def topics(self, name: str) -> dict[str, str]:
@@ -165,7 +197,12 @@ class _Bench:
             "HITPRED_STATE_DIR": str(self.workdir),
             "HITPRED_METRICS_PORT": "0",
             "HITPRED_REBALANCE_TIMEOUT_S": "2",
+            # As `hitpred worker --processes N` starts them: the N processes on this host
+            # divide its cores among their scoring processes.
+            "HITPRED_WORKER_PROCESSES": str(n),
         }
+        if self.scoring_processes is not None:
+            env["HITPRED_SCORING_PROCESSES"] = str(self.scoring_processes)
         self.preload(t["releases"], backlog)
         started = [
             self.stack.start_worker(env=env, log_path=self.workdir / f"w{n}-{i}.log")
@@ -178,7 +215,8 @@ class _Bench:
             result: dict[str, object] = dict(_rates(arrivals, len(ids)))
             if latency is not None:
                 result["latency_ms"] = self._latency(t, *latency, timeout)
-            result["peak_rss_mb"] = [_peak_rss_mb(w.pid) for w in started]
+            result["peak_rss_mb"] = [_tree_peak_rss_mb(w.pid) for w in started]
+            result["processes"] = [1 + len(_descendants(w.pid)) for w in started if w.pid]
             result["alive"] = all(w.alive for w in started)
         finally:
             for worker in started:
@@ -265,6 +303,12 @@ class _Bench:
 @click.option("--latency-seconds", default=10, show_default=True, help="Paced phase length.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--timeout", default=900.0, show_default=True)
+@click.option(
+    "--scoring-processes",
+    type=int,
+    default=None,
+    help="HITPRED_SCORING_PROCESSES for every worker [default: unset, the workers' own rule].",
+)
 def main(
     events: int,
     partitions: int,
@@ -275,6 +319,7 @@ def main(
     latency_seconds: int,
     json_path: Path | None,
     timeout: float,
+    scoring_processes: int | None,
 ) -> None:
     """Measure workers' end-to-end throughput and latency against a hand-written loop."""
     counts = [int(c) for c in workers.split(",") if c.strip()]
@@ -288,12 +333,13 @@ def main(
         "events": events,
         "partitions": partitions,
         "batch_size": batch_size,
+        "scoring_processes": "default" if scoring_processes is None else scoring_processes,
     }
     backlog = _records(events, seed=1)
     ids = {orjson.loads(v)["event_id"] for _, v in backlog}
     settings = Settings(state_dir=workdir, metrics_port=0)
     with Stack(settings, workdir=workdir) as stack:
-        bench = _Bench(stack, tag, partitions, batch_size)
+        bench = _Bench(stack, tag, partitions, batch_size, scoring_processes)
         if plain:
             click.echo("plain aiokafka loop...", err=True)
             report["plain"] = bench.plain(backlog, ids, timeout)
@@ -322,7 +368,8 @@ def _print(report: dict[str, object], counts: list[int]) -> None:
         if isinstance(one, dict) and n != counts[0]:
             parts.append(f"{r['events_per_s'] / one['events_per_s']:.2f}x {counts[0]} worker(s)")
         rss = ", ".join(f"{m:,.0f}" for m in r["peak_rss_mb"] if m is not None)
-        parts.append(f"peak RSS {rss} MB; duplicates {r['duplicates']:.0f}")
+        processes = "+".join(str(p) for p in r.get("processes", []))
+        parts.append(f"peak RSS {rss} MB ({processes} processes); duplicates {r['duplicates']:.0f}")
         click.echo("; ".join(parts))
         lat = r.get("latency_ms")
         if isinstance(lat, dict):
