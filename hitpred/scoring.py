@@ -336,7 +336,11 @@ class Scorer:
                 output = model.predict(sub)
                 for i, reason in non_finite_rows(output, len(rows)).items():
                     bad.setdefault(int(rows[i]), f"{task}: {reason}")
-                refs = [self._ref(route.candidate, int(c)) for c in route.codes.tolist()]
+                codes = route.codes
+                if len(codes) and (codes == codes[0]).all():  # the usual batch: one kind of input
+                    refs = [self._ref(route.candidate, int(codes[0]))] * len(codes)
+                else:
+                    refs = [self._ref(route.candidate, int(c)) for c in codes.tolist()]
                 for row, section in zip(
                     rows.tolist(), task_sections(task, output, refs), strict=True
                 ):
