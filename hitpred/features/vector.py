@@ -88,7 +88,12 @@ FRAME_COLUMNS: tuple[str, ...] = (*IDENTITY_COLUMNS, *RELEASE_FEATURES)
 
 
 def events_to_frame(events: Sequence[ReleaseEvent]) -> pd.DataFrame:
-    """The canonical frame of a batch of release events (one row per event, same order)."""
+    """The canonical frame of a batch of release events (one row per event, same order).
+
+    Built complete (every :data:`FRAME_COLUMNS` column, derived ones included, in order), so
+    the hot path skips :func:`complete_frame`'s generic pass (~1.6 ms per 1,000 events);
+    ``complete_frame`` of this frame returns it unchanged (tested).
+    """
     # One C-level attrgetter call per event and one numpy conversion per column group: a
     # Python loop per cell cost ~15 ms per 1,000 events, most of the frame's time.
     if events:
@@ -100,21 +105,25 @@ def events_to_frame(events: Sequence[ReleaseEvent]) -> pd.DataFrame:
         values = np.empty((0, len(DESCRIPTOR_FIELDS)))
         ids = [() for _ in range(6)]
     track_id, title, artists_list, lyrics, audio_ref, release_date = ids
+    joined = ["; ".join(a) for a in artists_list]
+    year = np.array([d.year for d in release_date], dtype="float64")
     genres = [event.genres for event in events]
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
             "track_id": list(track_id),
             "title": list(title),
             "artist": [a[0] for a in artists_list],
-            "artists": ["; ".join(a) for a in artists_list],
+            "artists": joined,
             "lyrics": list(lyrics),
             "audio_ref": list(audio_ref),
             **{name: values[:, i] for i, name in enumerate(DESCRIPTOR_FIELDS)},
-            "release_year": np.array([d.year for d in release_date], dtype="float64"),
-            "genre": [g[0] if g else None for g in genres],
+            "release_year": year,
+            "decade": np.floor(year / 10.0) * 10.0,
+            # As complete_frame counts them (a data set's artists come "; "-joined).
+            "n_artists": np.array([float(a.count("; ") + 1) for a in joined], dtype="float64"),
+            "genre": pd.Series([g[0] if g else None for g in genres], dtype="object"),
         }
     )
-    return complete_frame(frame)
 
 
 _identity = operator.attrgetter(

@@ -73,6 +73,23 @@ def test_events_to_frame_keeps_order_and_derives_features() -> None:
     assert np.isnan(frame.loc[1, "danceability"])
 
 
+@pytest.mark.parametrize("n", [0, 1, 300])
+def test_the_stream_frame_is_already_complete(n: int) -> None:
+    # events_to_frame builds the derived columns itself (the hot path skips complete_frame):
+    # complete_frame, the reference, must find nothing to change.
+    from hitpred.baseline import synthetic_release_events
+
+    generated = synthetic_release_events(n, seed=8) if n else []
+    events = [ReleaseEvent.model_validate(e) for e in generated]
+    events += [
+        _event(artists=["A; B", "C"], genres=[], lyrics="la", audio_ref="x.wav"),
+        _event(release_date=date(1900, 1, 1), energy=0.0),
+    ][: min(n, 2)]
+    frame = events_to_frame(events)
+    pd.testing.assert_frame_equal(frame, complete_frame(frame))
+    assert list(frame.columns) == list(FRAME_COLUMNS)
+
+
 def test_complete_frame_keeps_given_decade_when_year_unknown() -> None:
     raw = pd.DataFrame({"artist": ["A", "B"], "decade": [1960, 2010], "tempo": ["120.5", "?"]})
     frame = complete_frame(raw)
