@@ -21,9 +21,11 @@ __all__ = [
     "FIELD",
     "HIT_THRESHOLD",
     "UNANSWERED",
+    "answer_token",
     "latency_start",
     "non_finite_rows",
     "prediction_id",
+    "prediction_id_of",
     "task_sections",
 ]
 
@@ -35,10 +37,18 @@ def prediction_id(event_id: str, answers: Sequence[str]) -> str:
     """The id of a prediction: a hash of the event id and of what answered it (``task=model@
     version`` per answered task, in task order). Re-scoring the same event with the same model
     versions gives the same id; a new version gives a new one."""
-    digest = hashlib.blake2b(event_id.encode(), digest_size=16)
-    for answer in answers:
-        digest.update(b"\x00" + answer.encode())
-    return digest.hexdigest()
+    return prediction_id_of(event_id, b"".join(answer_token(a) for a in answers))
+
+
+def answer_token(answer: str) -> bytes:
+    """One answer (``task=model@version``) as it enters :func:`prediction_id`'s hash."""
+    return b"\x00" + answer.encode()
+
+
+def prediction_id_of(event_id: str, tokens: bytes) -> str:
+    """:func:`prediction_id` from the answers' tokens already joined (the scorer keeps one
+    token per model reference rather than formatting it per event)."""
+    return hashlib.blake2b(event_id.encode() + tokens, digest_size=16).hexdigest()
 
 
 #: A producer's clock may run this far ahead of the broker's.

@@ -35,9 +35,10 @@ from hitpred.models.base import Explanation, Task, TaskModel
 from hitpred.predictions import (
     FIELD,
     UNANSWERED,
+    answer_token,
     latency_start,
     non_finite_rows,
-    prediction_id,
+    prediction_id_of,
     task_sections,
 )
 from hitpred.routing import INPUT_NAMES, Availability, Candidate, Route, Router
@@ -240,6 +241,7 @@ class Scorer:
         #: A challenger set: its predictions say ``"shadow": true`` and are never served.
         self.shadow = shadow
         self._refs: dict[tuple[int, int], dict[str, Any]] = {}
+        self._tokens: dict[tuple[str, int], tuple[dict[str, Any], bytes]] = {}
 
     # -- entry points -------------------------------------------------------------------
 
@@ -320,6 +322,16 @@ class Scorer:
             self._refs[key] = ref
         return ref
 
+    def _token(self, name: str, ref: dict[str, Any]) -> bytes:
+        """``name=model@version`` of a model reference, as :func:`prediction_id` hashes it
+        (made once per reference, not per event)."""
+        key = (name, id(ref))
+        cached = self._tokens.get(key)
+        if cached is None or cached[0] is not ref:  # the very same reference object
+            cached = (ref, answer_token(f"{name}={ref['name']}@{ref['version']}"))
+            self._tokens[key] = cached
+        return cached[1]
+
     def _predict(
         self, frame: pd.DataFrame, routes: Mapping[Task, list[Route]], n: int
     ) -> tuple[dict[Task, list[dict[str, Any] | None]], Explanation | None, dict[int, str]]:
@@ -385,14 +397,13 @@ class Scorer:
                 "event_id": release.event_id,
                 "track_id": release.track_id,
             }
-            versions: list[str] = []
+            tokens: list[bytes] = []
             for name, column in fields:
                 section = column[i] if column is not None else None
                 if section is not None:
                     prediction[name] = section
-                    ref = section["model"]
-                    versions.append(f"{name}={ref['name']}@{ref['version']}")
-            prediction["prediction_id"] = prediction_id(release.event_id, versions)
+                    tokens.append(self._token(name, section["model"]))
+            prediction["prediction_id"] = prediction_id_of(release.event_id, b"".join(tokens))
             if explanation is not None and explanation[i]:
                 prediction["contributions"] = [
                     {"feature": f, "value": v, "contribution": c} for f, v, c in explanation[i]

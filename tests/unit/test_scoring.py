@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -238,6 +239,15 @@ def test_prediction_ids_are_deterministic_per_event_and_model_versions(
     again = [orjson.loads(r.value) for r in process_releases(scorer, None, messages[::-1]).records]
     ids = [p["prediction_id"] for p in first]
     assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
+    # The id is the documented hash of the event id and "task=model@version" per answer,
+    # the same as ever (ids already published stay valid): recomputed here from the JSON.
+    for p in first:
+        digest = hashlib.blake2b(p["event_id"].encode(), digest_size=16)
+        for task in ("hit", "popularity", "tier", "genre"):
+            if task in p:
+                model = p[task]["model"]
+                digest.update(f"\x00{task}={model['name']}@{model['version']}".encode())
+        assert p["prediction_id"] == digest.hexdigest()
     # The same events and versions, in another batch and order: the same ids.
     assert sorted(ids) == sorted(p["prediction_id"] for p in again)
 
