@@ -7,6 +7,7 @@ Reading guide:
 - ``batch``      the stages (``pipeline``, ``enrich``, ``score``): consume whole batches,
                  compute, produce, commit after the broker's acknowledgement
 - ``publish``    batched producing (one await per partition batch, never per event)
+- ``partition``  Kafka's murmur2 partitioner for a whole batch of keys (numpy)
 - ``deadletter`` every dead letter logged, escaped and cut, by the worker that made it
 
 The work itself lives in :mod:`hitpred.pipeline` and :mod:`hitpred.scoring` (pure batch

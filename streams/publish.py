@@ -2,9 +2,10 @@
 
 Faust's ``topic.send`` costs an await and a future per event, which caps a worker far below
 its throughput target. :class:`BatchPublisher` owns an aiokafka producer, groups a batch by
-partition (the same murmur2 partitioner as Kafka's Java client, so keys land where any other
-producer would put them) and hands each partition's records to the broker as one batch: one
-await per partition batch, then one wait for all deliveries.
+partition (the same murmur2 partitioner as Kafka's Java client, computed for the whole batch
+in :mod:`streams.partition`, so keys land where any other producer would put them) and hands
+each partition's records to the broker as one batch: one await per partition batch, then one
+wait for all deliveries.
 
 A broker that is down or moving (a connection refused, a request or delivery timed out, a
 leader changing) is waited out: the partitions not acknowledged are sent again with back-off
@@ -22,8 +23,9 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from aiokafka.partitioner import DefaultPartitioner
 from mode import Service
+
+from streams.partition import partitions_for
 
 __all__ = ["BatchPublisher"]
 
@@ -49,7 +51,6 @@ class BatchPublisher(Service):
         self.bootstrap = bootstrap
         self.linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
 
     async def on_start(self) -> None:
         self._producer = AIOKafkaProducer(
@@ -103,14 +104,15 @@ class BatchPublisher(Service):
             await asyncio.sleep(delay)
             delay = min(2 * delay, RETRY_MAX_S)
 
+    @staticmethod
     async def _by_partition(
-        self, producer: AIOKafkaProducer, topic: str, records: Sequence[Record]
+        producer: AIOKafkaProducer, topic: str, records: Sequence[Record]
     ) -> dict[int, list[Record]]:
         partitions = sorted(await producer.partitions_for(topic))
         by_partition: dict[int, list[Record]] = defaultdict(list)
-        choose = self._partitioner
-        for key, value in records:
-            by_partition[choose(key, partitions, partitions)].append((key, value))
+        chosen = partitions_for([key for key, _ in records], partitions)
+        for partition, record in zip(chosen, records, strict=True):
+            by_partition[partition].append(record)
         return by_partition
 
     @staticmethod
