@@ -16,6 +16,7 @@ __all__ = [
     "IntegrityError",
     "MissingExtraError",
     "ModelError",
+    "NeedsEnrichment",
     "RegistryError",
     "StackError",
 ]
@@ -47,6 +48,11 @@ class EventValidationError(HitPredError):
 
 class EnrichmentError(HitPredError):
     """An event could not be enriched (lyrics or audio embedding failed)."""
+
+
+class NeedsEnrichment(HitPredError):
+    """A batch carries lyrics or audio where no enricher is at hand (a scoring process): it
+    must go to one rather than be scored without them."""
 
 
 class DataError(HitPredError):

@@ -76,7 +76,7 @@ class ScoringPool:
         if processes < 1:
             raise ValueError("a scoring pool needs at least one process")
         self.processes = processes
-        self._dir = Path(tempfile.mkdtemp(prefix="hitpred-scorers-"))
+        self._dir: Path | None = None  # made on the first stage(), removed by close()
         self._generation: Generation | None = None
         self._kept: list[Generation] = []
         self._executor: ProcessPoolExecutor | None = None
@@ -89,6 +89,8 @@ class ScoringPool:
     def stage(self, scorer: Scorer, shadow: Scorer | None) -> Generation:
         """Write a scorer set for the processes (call from a thread: pickling a large model
         takes a while); jobs created afterwards with this generation score with it."""
+        if self._dir is None:
+            self._dir = _private_dir()
         number = (self._generation.number + 1) if self._generation else 1
         path = self._dir / f"scorers-{number}.pkl"
         partial = path.with_suffix(".tmp")
@@ -124,14 +126,23 @@ class ScoringPool:
             self._load_everywhere(generation).add_done_callback(_ignore)
 
     def _load_everywhere(self, generation: Generation | None) -> asyncio.Future[Any]:
-        assert self._executor is not None
+        executor = self._executor
+        assert executor is not None
         loop = asyncio.get_running_loop()
-        return asyncio.gather(
-            *(
-                loop.run_in_executor(self._executor, _warm_up, generation)
-                for _ in range(self.processes)
+        try:
+            return asyncio.gather(
+                *(
+                    loop.run_in_executor(executor, _warm_up, generation)
+                    for _ in range(self.processes)
+                )
             )
-        )
+        except (BrokenProcessPool, RuntimeError) as exc:
+            # A process died while no batch was there to notice (or the pool is shut down).
+            failed: asyncio.Future[Any] = loop.create_future()
+            failed.set_exception(ScoringPoolBroken(f"the scoring processes are down: {exc}"))
+            if isinstance(exc, BrokenProcessPool) and executor is self._executor:
+                loop.call_soon(self._restart_broken, executor, exc)
+            return failed
 
     @property
     def ready(self) -> bool:
@@ -152,18 +163,24 @@ class ScoringPool:
         try:
             packed = await loop.run_in_executor(executor, _score, generation, stage, messages)
         except BrokenProcessPool as exc:
-            if executor is self._executor:  # the first batch to find out restarts them
-                logger.error("a scoring process died (%s): starting new ones", exc)
-                metrics.SCORING_PROCESS_RESTARTS.inc()
-                self._restart()
+            self._restart_broken(executor, exc)
             raise ScoringPoolBroken(f"a scoring process died: {exc}") from exc
         return _unpack(packed)
 
-    def _restart(self) -> None:
+    def _restart_broken(self, broken: ProcessPoolExecutor, error: BaseException) -> None:
+        """Start new processes, once per broken pool (the first batch to find out does it)."""
+        if broken is not self._executor:
+            return
+        logger.error("a scoring process died (%s): starting new ones", error)
+        metrics.SCORING_PROCESS_RESTARTS.inc()
         self.restarts += 1
-        broken, self._executor = self._executor, None
-        if broken is not None:
-            broken.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+        # The survivors may be stuck writing to a pipe nobody reads any more: kill them, so
+        # neither their memory nor the broken pool's clean-up outlives it.
+        for process in list((getattr(broken, "_processes", None) or {}).values()):
+            with contextlib.suppress(Exception):
+                process.kill()
+        broken.shutdown(wait=False, cancel_futures=True)
         self.start()
 
     def close(self) -> None:
@@ -171,13 +188,28 @@ class ScoringPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
-        shutil.rmtree(self._dir, ignore_errors=True)
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
 
     def pids(self) -> list[int]:
         """The scoring processes' ids (for memory accounting)."""
         executor = self._executor
         processes = getattr(executor, "_processes", None) or {}
         return sorted(int(pid) for pid in processes)
+
+
+_DIR_PREFIX = "hitpred-scorers-"
+
+
+def _private_dir() -> Path:
+    """A folder for this process's staged models (``hitpred-scorers-<pid>-...``); those of
+    processes that are gone (killed before they could clean up) are removed."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{_DIR_PREFIX}*-*"):
+        owner = stale.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists() and sys.platform == "linux":
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
 
 
 #: fcntl's F_SETPIPE_SZ (Linux): a pipe's buffer size.
@@ -231,9 +263,10 @@ _PR_SET_PDEATHSIG = 1
 
 def _initialize() -> None:
     # Stopping is the worker's to do: a Ctrl-C or SIGTERM sent to its whole process group must
-    # not kill the processes under a batch it is finishing (it closes them itself).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # not kill the processes under a batch it is finishing (it closes them itself), so they
+    # leave the group; a signal sent to one of them still works (the pool's own clean-up).
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
     if sys.platform.startswith("linux"):  # and never outlive it, even after a SIGKILL
         with contextlib.suppress(Exception):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -246,9 +279,11 @@ def _scorers(generation: Generation) -> tuple[Scorer, Scorer | None]:
     if _held is None or _held[0] != generation.number:
         with open(generation.path, "rb") as staged:
             scorer, shadow = pickle.load(staged)
+        # The previous set goes: back into the collector's reach, then collected.
+        gc.unfreeze()
         _held = (generation.number, scorer, shadow)
-        # As the worker does: what stays alive leaves the cyclic GC's generations.
         gc.collect()
+        # As the worker does: what stays alive leaves the cyclic GC's generations.
         gc.freeze()
     return _held[1], _held[2]
 
@@ -268,7 +303,9 @@ def _score(generation: Generation, stage: str, messages: Sequence[Wire]) -> tupl
     scorer, shadow = _scorers(generation)
     raw = [RawMessage(*m) for m in messages]
     if stage == "pipeline":
-        result = process_releases(scorer, None, raw, shadow=shadow)
+        # The worker sends only batches without lyrics or audio (a byte test); one that has
+        # them after all (a key spelled with \u escapes) goes back to it, to be enriched.
+        result = process_releases(scorer, None, raw, shadow=shadow, enrich_required=True)
     elif stage == "score":
         result = scorer.score_enriched(raw, shadow=shadow)
     else:

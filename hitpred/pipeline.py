@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 
 from hitpred.enrichment.enricher import Enricher
-from hitpred.errors import EnrichmentError
+from hitpred.errors import EnrichmentError, NeedsEnrichment
 from hitpred.schemas import EnrichedTrack
 from hitpred.scoring import (
     BatchResult,
@@ -36,6 +36,7 @@ def process_releases(
     *,
     require_key: bool = True,
     shadow: Scorer | None = None,
+    enrich_required: bool = False,
 ) -> BatchResult:
     """``hitpred.releases.v1`` messages -> serialized predictions + dead letters.
 
@@ -44,10 +45,14 @@ def process_releases(
     failure. Without an enricher, releases are scored from what they carry.
     ``require_key=False`` accepts messages without a key (one-off HTTP predictions); a key
     that is given must still equal the ``track_id``. With ``shadow`` (the challengers' set),
-    the same tracks are scored by it too, into ``shadow_records``.
+    the same tracks are scored by it too, into ``shadow_records``. ``enrich_required`` (a
+    scoring process, which has no enricher) raises :class:`NeedsEnrichment` for a batch with
+    lyrics or audio instead of scoring it without them.
     """
     started = time.perf_counter()
     valid, dead = validate_batch(messages, require_key=require_key)
+    if enricher is None and enrich_required and any(e.lyrics or e.audio_ref for _, e in valid):
+        raise NeedsEnrichment("releases with lyrics or audio need the worker's enricher")
     decoded = time.perf_counter()
     # Releases with neither lyrics nor audio are passed on as they are (the common case on a
     # re-scoring run); only the others go through the enricher.

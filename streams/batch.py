@@ -51,6 +51,7 @@ from aiokafka.errors import (
 from mode import Service
 
 from hitpred import metrics
+from hitpred.errors import NeedsEnrichment
 from hitpred.parallel import Generation, ScoringPool, ScoringPoolBroken
 from hitpred.scoring import BatchResult, RawMessage
 from streams.publish import transient
@@ -112,6 +113,8 @@ class BatchStage(Service):
         #: Per partition: the next offset to consume and the last consumed record's timestamp.
         self._positions: dict[TopicPartition, tuple[int, int | None]] = {}
         self._lag_reported_at = 0.0
+        #: Batches in the executor (lyrics, audio): while one is, no new fetch is taken.
+        self._enriching = 0
 
     async def on_start(self) -> None:
         settings = self.runtime.settings
@@ -182,7 +185,12 @@ class BatchStage(Service):
         stopped = False
         try:
             while True:
-                if fetch is None and not (self._draining or stopped) and len(inflight) < depth:
+                if (
+                    fetch is None
+                    and not (self._draining or stopped)
+                    and len(inflight) < depth
+                    and not self._enriching  # one batch of minutes at a time, as before
+                ):
                     fetch = asyncio.ensure_future(
                         consumer.getmany(timeout_ms=within_ms, max_records=self.batch_size)
                     )
@@ -227,8 +235,12 @@ class BatchStage(Service):
         future: asyncio.Future[BatchResult]
         if self.stage == "enrich" or _needs_models(fetched):
             # Lyrics or audio: seconds of work, in the executor (the loop keeps heartbeating
-            # and acknowledging the previous batch meanwhile).
+            # and acknowledging the previous batch meanwhile). No further fetch until it is
+            # done: the batches behind it would wait anyway, and a drain must not inherit a
+            # queue of them.
             future = asyncio.ensure_future(self.runtime.run(compute, fetched, self.stage))
+            self._enriching += 1
+            future.add_done_callback(self._enriched)
             return future, size, offsets
         pooled = self.runtime.pool_for(self.stage)
         if pooled is not None:
@@ -243,6 +255,9 @@ class BatchStage(Service):
         except Exception as exc:
             future.set_exception(exc)
         return future, size, offsets
+
+    def _enriched(self, _: asyncio.Future[BatchResult]) -> None:
+        self._enriching -= 1
 
     async def _in_pool(
         self,
@@ -260,7 +275,15 @@ class BatchStage(Service):
             return await pool.run(generation, self.stage, wire)
         except ScoringPoolBroken:
             # A scoring process died (new ones are starting): this batch is scored here.
-            return await self.runtime.run(compute, fetched, self.stage)
+            pass
+        except NeedsEnrichment:
+            # Lyrics or audio the byte test missed (an escaped key): enriched and scored here.
+            pass
+        except Exception as exc:
+            # Anything else that went wrong over there (a staged model file gone, the pool
+            # shut down): scored here too; a fault of the batch function itself raises here.
+            logger.warning("%s: a scoring process failed a batch, scoring it here: %r", self, exc)
+        return await self.runtime.run(compute, fetched, self.stage)
 
     def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Export this stage's lag per partition (at most once a second): what the lag panel

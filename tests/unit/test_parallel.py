@@ -7,14 +7,17 @@ import asyncio
 import dataclasses
 import os
 import signal
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
 from hitpred.baseline import synthetic_release_events, train_baseline
+from hitpred.errors import NeedsEnrichment
 from hitpred.models.base import Task
-from hitpred.parallel import ScoringPool, ScoringPoolBroken, Wire
+from hitpred.parallel import ScoringPool, ScoringPoolBroken, Wire, _private_dir
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
 from hitpred.settings import Settings
@@ -90,6 +93,11 @@ def test_a_pool_scores_like_the_worker_and_switches_models_between_batches() -> 
             }
             with pytest.raises(ValueError, match="enrich"):
                 await pool.run(second, "enrich", wire[:1])
+            # Lyrics behind an escaped key pass the worker's byte test: sent back to it.
+            escaped = wire[0][0].replace(b"{", b'{"lyr\\u0069cs":"la la",', 1)
+            assert b'"lyrics"' not in escaped
+            with pytest.raises(NeedsEnrichment):
+                await pool.run(second, "pipeline", [(escaped, *wire[0][1:])])
         finally:
             pool.close()
 
@@ -107,11 +115,21 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
             pool.start()
             await _wait_ready(pool)
             assert len((await pool.run(generation, "pipeline", wire)).records) == 50
+            # Died while idle: the next model swap (a preload) finds out and restarts it.
+            (pid,) = pool.pids()
+            os.kill(pid, signal.SIGKILL)
+            await asyncio.sleep(0.5)
+            pool.preload(generation)
+            await asyncio.sleep(0.1)
+            assert pool.restarts == 1
+            await _wait_ready(pool)
+            assert len((await pool.run(generation, "pipeline", wire)).records) == 50
+            # Died under a batch: that batch says so (the worker scores it), new ones start.
             (pid,) = pool.pids()
             os.kill(pid, signal.SIGKILL)
             with pytest.raises(ScoringPoolBroken, match="died"):
                 await pool.run(generation, "pipeline", wire)
-            assert pool.restarts == 1
+            assert pool.restarts == 2
             await _wait_ready(pool)
             assert pool.pids() != [pid]
             assert len((await pool.run(generation, "pipeline", wire)).records) == 50
@@ -130,3 +148,18 @@ def test_scoring_processes_default_to_the_cores_a_worker_process_does_not_use() 
     assert Settings(worker_processes=max(1, cores // 2)).scoring_process_count == (
         cores // max(1, cores // 2) - 1
     )
+
+
+def test_staged_models_of_a_process_that_is_gone_are_removed(tmp_path: Path) -> None:
+    tempfile.tempdir = str(tmp_path)
+    try:
+        gone = tmp_path / "hitpred-scorers-999999999-abc"
+        alive = tmp_path / f"hitpred-scorers-{os.getpid()}-def"
+        for folder in (gone, alive):
+            folder.mkdir()
+            (folder / "scorers-1.pkl").write_bytes(b"x")
+        made = _private_dir()
+        assert made.parent == tmp_path and made.name.startswith(f"hitpred-scorers-{os.getpid()}-")
+        assert not gone.exists() and alive.exists()
+    finally:
+        tempfile.tempdir = None
