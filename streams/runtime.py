@@ -168,10 +168,17 @@ class Runtime(Service):
 
     def stage_for_pool(self, scorer: Scorer, shadow: Scorer | None) -> Generation | None:
         """Hand a scorer set to the scoring processes (from a thread: pickling takes a while);
-        the generation to pass to :meth:`swap_scorer`. None without a pool."""
+        the generation to pass to :meth:`swap_scorer`. None without a pool, or when this set
+        cannot be handed over (then the worker scores with it itself)."""
         if self.pool is None:
             return None
-        return self.pool.stage(scorer, shadow)
+        try:
+            return self.pool.stage(scorer, shadow)
+        except Exception as exc:  # e.g. a model holding something that cannot be pickled
+            logger.warning(
+                "these models cannot go to the scoring processes; scoring in the worker: %r", exc
+            )
+            return None
 
     def swap_scorer(
         self, scorer: Scorer, shadow: Scorer | None, generation: Generation | None = None

@@ -163,3 +163,23 @@ def test_staged_models_of_a_process_that_is_gone_are_removed(tmp_path: Path) -> 
         assert not gone.exists() and alive.exists()
     finally:
         tempfile.tempdir = None
+
+
+def test_models_that_cannot_be_pickled_are_scored_in_the_worker(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import threading
+
+    from streams.runtime import Runtime
+
+    hit = train_baseline()[Task.HIT]
+    unpicklable = dataclasses.replace(hit)  # type: ignore[type-var]
+    unpicklable.lock = threading.Lock()  # type: ignore[attr-defined]
+    runtime = Runtime(Settings(scoring_processes=1), "127.0.0.1:9")
+    assert runtime.pool is not None
+    try:
+        assert runtime.stage_for_pool(Scorer({Task.HIT: unpicklable}), None) is None
+        assert "scoring in the worker" in caplog.text
+        assert runtime.stage_for_pool(Scorer({Task.HIT: hit}), None) is not None
+    finally:
+        runtime.pool.close()
