@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import base64
 import operator
-import re
 import time
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-import jiter
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hitpred.errors import EventValidationError
+from hitpred.json_keys import duplicate_key, may_repeat_a_key
 
 __all__ = [
     "DEAD_LETTER_MAX_ORIGINAL_BYTES",
@@ -47,7 +46,6 @@ __all__ = [
     "decode_release",
     "describe_validation_error",
     "descriptor_values",
-    "duplicate_key",
     "popularity_tier",
     "utcnow",
 ]
@@ -442,46 +440,6 @@ def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
-def duplicate_key(raw: bytes | str) -> str | None:
-    """Why a JSON document is refused for repeating a key in one object, or None.
-
-    JSON parsers (pydantic's included) keep the last of two equal keys, so
-    ``{"energy": 0.1, "energy": 0.9}`` would be scored on a value a reader of the message may
-    not see. jiter checks for it in ~3 us per event. Malformed JSON is not this function's to
-    report (None): the schema's decoder says why.
-    """
-    try:
-        jiter.from_json(raw.encode() if isinstance(raw, str) else raw, catch_duplicate_keys=True)
-    except ValueError as exc:
-        message = str(exc)
-        if message.startswith("Detected duplicate key"):
-            return message if len(message) <= 200 else f"{message[:200]}..."
-    return None
-
-
-_QUOTE_THEN_SPACE = re.compile(rb'"[ \t\r\n]')
-
-
-def _may_repeat_a_key(raw: bytes | str, distinct: int) -> bool:
-    """False only when a *valid* release document cannot repeat a key (the common case, in
-    ~1 us instead of the ~2.6 us of a second full parse); True: check with :func:`duplicate_key`.
-
-    Why it is exact: a valid release has no nested object (no field is one), so every key is a
-    top-level string closed by ``"``. In JSON a ``"`` inside a string is always escaped, so the
-    bytes ``":`` occur only where a key is closed with no space before its colon, where a value
-    string starts with ``:``, or after an escaped quote. With no backslash-quote and no quote
-    followed by white space in the document, every key is counted, so ``count('":')`` is at
-    least the number of keys, which is at least the ``distinct`` keys the schema saw; equal
-    counts then leave no room for a repeat.
-    """
-    data = raw.encode() if isinstance(raw, str) else raw
-    return (
-        data.count(b'":') != distinct
-        or data.find(b'\\"') >= 0
-        or _QUOTE_THEN_SPACE.search(data) is not None
-    )
-
-
 def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseEvent:
     """Parse one ``hitpred.releases.v1`` message value.
 
@@ -493,7 +451,7 @@ def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseE
         event = ReleaseEvent.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise EventValidationError(describe_validation_error(exc)) from exc
-    if _may_repeat_a_key(raw, len(event.__pydantic_fields_set__)):
+    if may_repeat_a_key(raw, len(event.__pydantic_fields_set__)):
         repeated = duplicate_key(raw)
         if repeated is not None:
             raise EventValidationError(repeated)

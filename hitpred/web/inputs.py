@@ -18,7 +18,8 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData, UploadFile
 
 from hitpred.errors import HitPredError
-from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent, duplicate_key
+from hitpred.json_keys import duplicate_key
+from hitpred.schemas import DESCRIPTOR_FIELDS, ReleaseEvent
 from hitpred.web.limits import RequestTooLarge
 from hitpred.web.service import Upload
 
