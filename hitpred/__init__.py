@@ -13,6 +13,9 @@ Reading guide:
 - ``champions``    which models a worker serves (one champion per task and feature set)
 - ``routing``      per release and task, the champion whose inputs the release carries
 - ``scoring``      batch scoring of release events into predictions
+- ``pipeline``     releases -> predictions in one pass (decode once, enrich, score)
+- ``parallel``     scoring processes: a worker's batches scored on its spare cores
+- ``json_keys``    repeated JSON keys refused, cheaply for the common case
 - ``stack``        the embedded development stack (tansu broker, Valkey)
 - ``cli``          the ``hitpred`` command
 This package holds no Faust code (Kafka clients only in ``stack`` and the CLI's publish/tail):

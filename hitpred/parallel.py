@@ -7,9 +7,10 @@ contend. A :class:`ScoringPool` runs the batch functions of :mod:`hitpred.pipeli
 the broker work (fetch, produce, commits), enrichment and the models' lifecycle:
 
 - the worker loads and verifies the models; :meth:`ScoringPool.stage` writes the scorer (and
-  the challengers' set) to a private file once per generation, and every job names the
-  generation it was created for, so a process switches models exactly between two batches,
-  like the worker itself on a hot reload;
+  the challengers' set) once per generation to a file in a folder only this user can read
+  (pickle, between a worker and the processes it started; registry bundles stay
+  pickle-free), and every job names the generation it was created for, so a process switches
+  models exactly between two batches, like the worker itself on a hot reload;
 - a job carries the raw messages as plain tuples and returns plain tuples: the records stay
   bytes, nothing is decoded twice;
 - results are handed back in submission order by the caller (``streams.batch`` keeps per
