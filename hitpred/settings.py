@@ -99,9 +99,9 @@ class Settings(BaseSettings):
         le=64,
         description="Processes a worker scores descriptors-only batches in, beside its own "
         "(which keeps fetching, producing, committing and enrichment): the cores it does not "
-        "use itself. Unset: the machine's cores divided among worker_processes, minus one "
-        "each (1 on 2 cores and one worker process; 0 on one core). 0: score in the worker "
-        "process. HITPRED_SCORING_PROCESSES.",
+        "use itself. Unset: the usable cores (affinity, container CPU quota) divided among "
+        "worker_processes, minus one each, at most 8 (1 on 2 cores and one worker process; 0 "
+        "on one core). 0: score in the worker process. HITPRED_SCORING_PROCESSES.",
     )
     worker_processes: int = Field(
         default=1,
@@ -328,12 +328,13 @@ class Settings(BaseSettings):
 
     @property
     def scoring_process_count(self) -> int:
-        """``scoring_processes``, or when unset: this machine's cores (those this process may
-        run on) shared among ``worker_processes``, minus the worker's own."""
+        """``scoring_processes``, or when unset: the cores this process may use (affinity and a
+        container's CPU quota) shared among ``worker_processes``, minus the worker's own, at
+        most :data:`MAX_AUTO_SCORING_PROCESSES` (each holds a copy of the models)."""
         if self.scoring_processes is not None:
             return self.scoring_processes
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        return max(0, (cores or os.cpu_count() or 1) // self.worker_processes - 1)
+        share = usable_cores() // self.worker_processes - 1
+        return max(0, min(share, MAX_AUTO_SCORING_PROCESSES))
 
     @property
     def role_set(self) -> frozenset[str]:
@@ -357,6 +358,25 @@ class Settings(BaseSettings):
         return {lang.strip().lower(): Path(path.strip()) for lang, path in pairs}
 
     log_level: str = Field(default="INFO", description="HITPRED_LOG_LEVEL.")
+
+
+#: The most scoring processes a worker starts on its own (``HITPRED_SCORING_PROCESSES`` can
+#: ask for more): each holds a copy of the champions (~250 MB with the baseline).
+MAX_AUTO_SCORING_PROCESSES = 8
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity, capped by a cgroup v2 CPU quota
+    (``cpu.max``, what ``docker run --cpus`` sets), which ``os.cpu_count`` does not see."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    cores = cores or os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cores
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from hitpred.models.base import Task
 from hitpred.parallel import ScoringPool, ScoringPoolBroken, Wire, _private_dir
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
-from hitpred.settings import Settings
+from hitpred.settings import Settings, usable_cores
 
 #: What differs between two scorings of the same release (clock readings).
 _CLOCKS = ("timings", "scored_at")
@@ -140,14 +140,28 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
 
 
 def test_scoring_processes_default_to_the_cores_a_worker_process_does_not_use() -> None:
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
+    assert 1 <= cores <= len(os.sched_getaffinity(0))
     assert Settings(scoring_processes=3).scoring_process_count == 3
     assert Settings(scoring_processes=0).scoring_process_count == 0
     assert Settings().scoring_process_count == max(0, cores - 1)
     assert Settings(worker_processes=cores).scoring_process_count == 0
-    assert Settings(worker_processes=max(1, cores // 2)).scoring_process_count == (
-        cores // max(1, cores // 2) - 1
+    assert Settings(worker_processes=max(1, cores // 2)).scoring_process_count == min(
+        8, cores // max(1, cores // 2) - 1
     )
+
+
+def test_a_container_cpu_quota_limits_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = Path.read_text
+
+    def quota(self: Path, *args: Any, **kwargs: Any) -> str:
+        if str(self) == "/sys/fs/cgroup/cpu.max":
+            return "100000 100000\n"  # docker run --cpus 1
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", quota)
+    assert usable_cores() == 1
+    assert Settings().scoring_process_count == 0
 
 
 def test_staged_models_of_a_process_that_is_gone_are_removed(tmp_path: Path) -> None:
