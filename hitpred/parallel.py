@@ -78,7 +78,7 @@ class ScoringPool:
             raise ValueError("a scoring pool needs at least one process")
         self.processes = processes
         self._dir: Path | None = None  # made on the first stage(), removed by close()
-        self._generation: Generation | None = None
+        #: The staged generations still on disk: the newest and the one before it.
         self._kept: list[Generation] = []
         self._executor: ProcessPoolExecutor | None = None
         self._warm: asyncio.Future[Any] | None = None
@@ -92,14 +92,13 @@ class ScoringPool:
         takes a while); jobs created afterwards with this generation score with it."""
         if self._dir is None:
             self._dir = _private_dir()
-        number = (self._generation.number + 1) if self._generation else 1
+        number = self._kept[-1].number + 1 if self._kept else 1
         path = self._dir / f"scorers-{number}.pkl"
         partial = path.with_suffix(".tmp")
         with partial.open("wb") as out:
             pickle.dump((scorer, shadow), out, protocol=pickle.HIGHEST_PROTOCOL)
         partial.replace(path)
         generation = Generation(number, str(path))
-        self._generation = generation
         # Keep the previous set too: batches created before the swap may still be queued.
         self._kept.append(generation)
         for old in self._kept[:-2]:
@@ -117,23 +116,25 @@ class ScoringPool:
             max_workers=self.processes, mp_context=context, initializer=_initialize
         )
         _widen_pipes(self._executor)
-        self._warm = self._load_everywhere(self._generation)
+        self._warm = self._load_everywhere(self._kept[-1] if self._kept else None, spread=True)
         self._warm.add_done_callback(_log_warm_up)
 
     def preload(self, generation: Generation) -> None:
         """Load ``generation`` in the processes now rather than on their next batch (best
         effort: a process that misses it loads it with its first batch)."""
         if self._executor is not None:
-            self._load_everywhere(generation).add_done_callback(_ignore)
+            self._load_everywhere(generation, spread=False).add_done_callback(_ignore)
 
-    def _load_everywhere(self, generation: Generation | None) -> asyncio.Future[Any]:
+    def _load_everywhere(
+        self, generation: Generation | None, *, spread: bool
+    ) -> asyncio.Future[Any]:
         executor = self._executor
         assert executor is not None
         loop = asyncio.get_running_loop()
         try:
             return asyncio.gather(
                 *(
-                    loop.run_in_executor(executor, _warm_up, generation)
+                    loop.run_in_executor(executor, _warm_up, generation, spread)
                     for _ in range(self.processes)
                 )
             )
@@ -206,10 +207,11 @@ def _private_dir() -> Path:
     """A folder for this process's staged models (``hitpred-scorers-<pid>-...``); those of
     processes that are gone (killed before they could clean up) are removed."""
     root = Path(tempfile.gettempdir())
-    for stale in root.glob(f"{_DIR_PREFIX}*-*"):
-        owner = stale.name[len(_DIR_PREFIX) :].split("-", 1)[0]
-        if owner.isdigit() and not Path(f"/proc/{owner}").exists() and sys.platform == "linux":
-            shutil.rmtree(stale, ignore_errors=True)
+    stale = root.glob(f"{_DIR_PREFIX}*-*") if sys.platform == "linux" else ()  # /proc needed
+    for folder in stale:
+        owner = folder.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
     return Path(tempfile.mkdtemp(prefix=f"{_DIR_PREFIX}{os.getpid()}-"))
 
 
@@ -289,12 +291,12 @@ def _scorers(generation: Generation) -> tuple[Scorer, Scorer | None]:
     return _held[1], _held[2]
 
 
-def _warm_up(generation: Generation | None) -> str:
+def _warm_up(generation: Generation | None, spread: bool) -> str:
     started = time.perf_counter()
     if generation is not None:
         _scorers(generation)
-    # Long enough that each process takes one of the warm-up jobs.
-    time.sleep(0.2)
+    if spread:  # at start-up: long enough that each process takes one of the jobs
+        time.sleep(0.2)
     return f"pid {os.getpid()} in {time.perf_counter() - started:.1f}s"
 
 

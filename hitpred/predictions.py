@@ -2,7 +2,7 @@
 
 :class:`hitpred.scoring.Scorer` runs the models; this module turns their outputs into the
 ``hitpred.predictions.v1`` sections (one per task and row), the deterministic
-:func:`prediction_id`, and the clock end-to-end latency starts from (:func:`latency_start`).
+:func:`prediction_id_of`, and the clock end-to-end latency starts from (:func:`latency_start`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ __all__ = [
     "answer_token",
     "latency_start",
     "non_finite_rows",
-    "prediction_id",
     "prediction_id_of",
     "task_sections",
 ]
@@ -33,21 +32,16 @@ __all__ = [
 HIT_THRESHOLD = 0.5
 
 
-def prediction_id(event_id: str, answers: Sequence[str]) -> str:
-    """The id of a prediction: a hash of the event id and of what answered it (``task=model@
-    version`` per answered task, in task order). Re-scoring the same event with the same model
-    versions gives the same id; a new version gives a new one."""
-    return prediction_id_of(event_id, b"".join(answer_token(a) for a in answers))
-
-
 def answer_token(answer: str) -> bytes:
-    """One answer (``task=model@version``) as it enters :func:`prediction_id`'s hash."""
+    """One answer (``task=model@version``) as it enters :func:`prediction_id_of`'s hash."""
     return b"\x00" + answer.encode()
 
 
 def prediction_id_of(event_id: str, tokens: bytes) -> str:
-    """:func:`prediction_id` from the answers' tokens already joined (the scorer keeps one
-    token per model reference rather than formatting it per event)."""
+    """The id of a prediction: a hash of the event id and of what answered it, the
+    :func:`answer_token` of each answered task joined in task order (the scorer keeps one token
+    per model reference rather than formatting it per event). Re-scoring the same event with
+    the same model versions gives the same id; a new version gives a new one."""
     return hashlib.blake2b(event_id.encode() + tokens, digest_size=16).hexdigest()
 
 

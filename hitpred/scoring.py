@@ -323,7 +323,7 @@ class Scorer:
         return ref
 
     def _token(self, name: str, ref: dict[str, Any]) -> bytes:
-        """``name=model@version`` of a model reference, as :func:`prediction_id` hashes it
+        """``name=model@version`` of a model reference, as :func:`prediction_id_of` hashes it
         (made once per reference, not per event)."""
         key = (name, id(ref))
         cached = self._tokens.get(key)

@@ -126,13 +126,12 @@ class Runtime(Service):
                     self.enrich_executor, build_enricher, self.settings
                 )
                 await loop.run_in_executor(self.enrich_executor, self.enricher.warm_up)
-            self.scorer, self.shadow = await loading
-            self.generation = await loop.run_in_executor(
-                self.executor, self.stage_for_pool, self.scorer, self.shadow
+            scorer, shadow = await loading
+            generation = await loop.run_in_executor(
+                self.executor, self.stage_for_pool, scorer, shadow
             )
-            if self.pool is not None and self.generation is not None:
-                self.pool.preload(self.generation)
-            models = self.scorer.models
+            self.swap_scorer(scorer, shadow, generation)
+            models = scorer.models
         except asyncio.CancelledError:
             raise
         except Exception as exc:

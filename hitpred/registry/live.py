@@ -88,7 +88,7 @@ def served_state(settings: Settings) -> dict[str, dict[str, str]]:
                 for k, v in raw.items()
             }
             challenger = client.hget(
-                f"{settings.registry_cache_prefix}aliases:{task.value}", "challenger"
+                _aliases_key(settings.registry_cache_prefix, task), "challenger"
             )
             if challenger is not None:
                 pointers["challenger"] = str(json.loads(challenger)["version"])
@@ -123,9 +123,14 @@ def announce(settings: Settings, entry: dict[str, Any], store: RegistryStore | N
         client.close()
 
 
+def _aliases_key(prefix: str, task: Task) -> str:
+    """The hash of a task's non-champion aliases (``challenger`` -> its bundle reference)."""
+    return f"{prefix}aliases:{task.value}"
+
+
 def _publish_alias(client: Any, prefix: str, store: RegistryStore, entry: dict[str, Any]) -> None:
     task, version, alias = Task(entry["task"]), entry.get("to"), entry["alias"]
-    aliases = f"{prefix}aliases:{task.value}"
+    aliases = _aliases_key(prefix, task)
     if version is None:  # a challenger removed
         client.hdel(aliases, alias)
         return
@@ -144,7 +149,7 @@ def challenger_from_redis(settings: Settings, task: Task) -> TaskModel | None:
     """The task's challenger from the Redis cache alone (verified), or None."""
     client = redis_client(settings)
     try:
-        raw = client.hget(f"{settings.registry_cache_prefix}aliases:{task.value}", "challenger")
+        raw = client.hget(_aliases_key(settings.registry_cache_prefix, task), "challenger")
         if raw is None:
             return None
         ref = json.loads(raw)

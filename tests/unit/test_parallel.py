@@ -4,10 +4,12 @@ switched between batches, a dead process replaced without losing the batch."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
 import signal
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from hitpred.baseline import synthetic_release_events, train_baseline
 from hitpred.errors import NeedsEnrichment
 from hitpred.models.base import Task
-from hitpred.parallel import ScoringPool, ScoringPoolBroken, Wire, _private_dir
+from hitpred.parallel import Generation, ScoringPool, ScoringPoolBroken, Wire, _private_dir
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
 from hitpred.settings import Settings, usable_cores
@@ -51,6 +53,19 @@ async def _wait_ready(pool: ScoringPool) -> None:
     raise AssertionError("the scoring processes did not start in 30 s")
 
 
+@contextlib.asynccontextmanager
+async def _started(scorer: Scorer) -> AsyncIterator[tuple[ScoringPool, Generation]]:
+    """A one-process pool with ``scorer`` staged, ready to take batches; closed afterwards."""
+    pool = ScoringPool(1)
+    try:
+        generation = pool.stage(scorer, None)
+        pool.start()
+        await _wait_ready(pool)
+        yield pool, generation
+    finally:
+        pool.close()
+
+
 def _renamed(scorer: Scorer, version: str) -> Scorer:
     models = {
         task: [dataclasses.replace(m, version=version) for m in served]  # type: ignore[type-var]
@@ -65,11 +80,7 @@ def test_a_pool_scores_like_the_worker_and_switches_models_between_batches() -> 
     inline = process_releases(scorer, None, [RawMessage(*m) for m in wire])
 
     async def run() -> None:
-        pool = ScoringPool(1)
-        try:
-            first = pool.stage(scorer, None)
-            pool.start()
-            await _wait_ready(pool)
+        async with _started(scorer) as (pool, first):
             pooled = await pool.run(first, "pipeline", wire)
             assert [r.key for r in pooled.records] == [r.key for r in inline.records]
             assert [_content(r.value) for r in pooled.records] == [
@@ -98,8 +109,6 @@ def test_a_pool_scores_like_the_worker_and_switches_models_between_batches() -> 
             assert b'"lyrics"' not in escaped
             with pytest.raises(NeedsEnrichment):
                 await pool.run(second, "pipeline", [(escaped, *wire[0][1:])])
-        finally:
-            pool.close()
 
     asyncio.run(run())
 
@@ -109,11 +118,7 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
     wire = _wire(50)
 
     async def run() -> None:
-        pool = ScoringPool(1)
-        try:
-            generation = pool.stage(scorer, None)
-            pool.start()
-            await _wait_ready(pool)
+        async with _started(scorer) as (pool, generation):
             assert len((await pool.run(generation, "pipeline", wire)).records) == 50
             # Died while idle: the next model swap (a preload) finds out and restarts it.
             (pid,) = pool.pids()
@@ -133,8 +138,6 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
             await _wait_ready(pool)
             assert pool.pids() != [pid]
             assert len((await pool.run(generation, "pipeline", wire)).records) == 50
-        finally:
-            pool.close()
 
     asyncio.run(run())
 
