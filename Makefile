@@ -13,6 +13,9 @@ STAMP  := $(VENV)/.hitpred-installed
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	@# A venv made before the switch to xgboost-cpu holds the CUDA `xgboost` distribution:
+	@# remove it first (both own the same files; removing it afterwards would break the other).
+	@$(PY) -m pip uninstall --quiet --yes xgboost nvidia-nccl-cu12 2>/dev/null || true
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
