@@ -20,35 +20,51 @@ from collections import defaultdict
 import click
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from hitpred.champions import load_models
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
 from hitpred.settings import get_settings
 
-__all__ = ["main"]
+__all__ = ["PLAIN_READY_LINE", "build_batches", "main", "send_records"]
 
 
-async def _send(
+PLAIN_READY_LINE = "plain loop ready"
+
+
+async def build_batches(
     producer: AIOKafkaProducer, topic: str, records: list[tuple[bytes | None, bytes]]
-) -> None:
-    if not records:
-        return
+) -> list[tuple[int, BatchBuilder]]:
+    """``records`` (key, value) in record batches per partition, placed as Kafka's default
+    partitioner places them: (partition, batch) to hand to ``send_batch``."""
     partitions = sorted(await producer.partitions_for(topic))
     choose = DefaultPartitioner()
     grouped: dict[int, list[tuple[bytes | None, bytes]]] = defaultdict(list)
     for key, value in records:
         grouped[choose(key, partitions, partitions)].append((key, value))
-    futures = []
+    batches = []
     for partition, items in grouped.items():
         batch = producer.create_batch()
         for key, value in items:
             if batch.append(key=key, value=value, timestamp=None) is None:
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+                batches.append((partition, batch))
                 batch = producer.create_batch()
                 batch.append(key=key, value=value, timestamp=None)
-        futures.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*futures)
+        batches.append((partition, batch))
+    return batches
+
+
+async def send_records(
+    producer: AIOKafkaProducer, topic: str, records: list[tuple[bytes | None, bytes]]
+) -> None:
+    """Produce ``records`` (key, value) in one batch per partition and wait for the
+    acknowledgements."""
+    if not records:
+        return
+    batches = await build_batches(producer, topic, records)
+    sent = [await producer.send_batch(batch, topic, partition=p) for p, batch in batches]
+    await asyncio.gather(*sent)
 
 
 async def _run(
@@ -75,7 +91,7 @@ async def _run(
     await producer.start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    print("plain loop ready", flush=True)
+    print(PLAIN_READY_LINE, flush=True)
     try:
         while not stop.is_set():
             fetched = await consumer.getmany(timeout_ms=10, max_records=batch_size)
@@ -87,8 +103,8 @@ async def _run(
                 for r in records
             ]
             result = process_releases(scorer, None, batch)
-            await _send(producer, target, [(r.key, r.value) for r in result.records])
-            await _send(
+            await send_records(producer, target, [(r.key, r.value) for r in result.records])
+            await send_records(
                 producer,
                 dlq,
                 [

@@ -6,19 +6,24 @@ On the embedded stack (tansu, Redis or Valkey), with the defaults (no registry: 
 champions, all tasks, hit contributions), descriptors-only synthetic releases:
 
 1. ``plain``: :mod:`bench.plainloop`, an aiokafka consume-score-produce loop around the same
-   batch function and models, drains a backlog of ``--events`` releases.
+   batch function and models, drains a burst of ``--events`` releases.
 2. ``workers=N`` for each N of ``--workers``: N worker processes (``python -m streams worker``,
    one consumer group, started as ``hitpred worker --processes N`` starts them: they divide
    the cores among their scoring processes unless ``--scoring-processes`` says how many) drain
-   the same backlog on their own topics. Peak RSS per worker: its own plus that of every
+   the same burst on their own topics. Peak RSS per worker: its own plus that of every
    process it started, from ``/proc``.
 3. Latency (first worker count only): releases published at a paced ``--latency-rate`` to the
    idle worker(s); latency = produced_at -> the prediction read by this process's consumer.
 
-Each contender has its own topics and group, and runs alone (never two at once). Throughput is
-unique predictions per second between the arrival of the 10th percentile and the last one, so
-start-up and the first rebalance of several workers do not count; the full span is reported
-too. Prints one line per contender and the JSON (``--json`` also writes it to a file).
+Each contender has its own topics and group, and runs alone (never two at once). The burst is
+published only once every process of the contender is ready and its consumer group is stable
+with all of them in it: a backlog waiting before the start would be drained by whichever worker
+loads its models first, while the others still load (its partitions done before theirs start),
+which measures start-up skew rather than throughput. Throughput is unique predictions per
+second by the predictions' own record timestamps (when each worker produced them, not when
+this process read them), between the 10th percentile and the last one; the full span is
+reported too, and how long the burst took to publish (it must be well below the drain).
+Prints one line per contender and the JSON (``--json`` also writes it to a file).
 """
 
 from __future__ import annotations
@@ -28,19 +33,22 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 import numpy as np
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.plainloop import PLAIN_READY_LINE, build_batches
 from hitpred.baseline import synthetic_release_events
-from hitpred.cli.events import collect, publish_messages
 from hitpred.settings import Settings
-from hitpred.stack import ManagedProcess, Stack, wait_worker_ready
+from hitpred.stack import ManagedProcess, Stack, wait_logged, wait_worker_ready
 
 __all__ = ["main"]
 
@@ -64,34 +72,101 @@ def _restamp(records: list[Record]) -> list[Record]:
     return [(k, orjson.dumps({**orjson.loads(v), "produced_at": now})) for k, v in records]
 
 
-async def _drain(bootstrap: str, topic: str, ids: set[str], timeout: float) -> dict[str, float]:
-    """Read ``topic`` until every id in ``ids`` has a prediction: arrival time per id (wall
-    clock, first arrival; duplicates are counted under the key ``"#duplicates"``)."""
-    arrivals: dict[str, float] = {}
+async def _burst(
+    bootstrap: str,
+    topics: dict[str, str],
+    group: tuple[str, int],
+    backlog: list[Record],
+    ids: set[str],
+    timeout: float,
+    mark: Callable[[float], None],
+) -> tuple[dict[str, float], float]:
+    """Publish ``backlog`` to the releases topic at once, as soon as ``group`` (name, members)
+    is stable, and read the predictions until every id in ``ids`` has one.
+
+    This process competes as little as it can with the contender for CPU while it drains:
+    the record batches are built before the burst, and the reader only keeps the records
+    (decoded once all have arrived). Returns the record timestamp (s, when the contender
+    produced it) of each id's first prediction (duplicates counted under ``"#duplicates"``)
+    and the seconds the burst took to be acknowledged. ``mark(-1)`` is called just before the
+    burst, ``mark(+1)`` once every prediction has arrived.
+    """
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1024 * 1024, acks="all"
+    )
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=500
+    )
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    kept: list[tuple[int, bytes]] = []
+    stamps: dict[str, float] = {}
     duplicates = 0
-    async for _, _, value in collect(bootstrap, [topic], timeout=timeout):
-        now = time.time()
-        event_id = orjson.loads(value)["event_id"]
-        if event_id in arrivals:
-            duplicates += 1
-            continue
-        if event_id in ids:
-            arrivals[event_id] = now
-        if len(arrivals) >= len(ids):
-            break
-    arrivals["#duplicates"] = float(duplicates)
-    return arrivals
+    await producer.start()
+    await consumer.start()
+    await admin.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topics["predictions"]))
+        assigned = [TopicPartition(topics["predictions"], p) for p in partitions]
+        consumer.assign(assigned)
+        await consumer.seek_to_beginning(*assigned)
+        batches = await build_batches(producer, topics["releases"], _restamp(backlog))
+        await _wait_group(admin, *group)
+        mark(-1.0)
+        began = time.perf_counter()
+        sent = [await producer.send_batch(b, topics["releases"], partition=p) for p, b in batches]
+        await asyncio.gather(*sent)
+        published_s = time.perf_counter() - began
+        deadline = time.monotonic() + timeout
+        while len(stamps) < len(ids) and time.monotonic() < deadline:
+            fetched = await consumer.getmany(timeout_ms=500)
+            kept.extend((r.timestamp, r.value) for rs in fetched.values() for r in rs)
+            if len(stamps) + len(kept) < len(ids):
+                continue
+            for timestamp, value in kept:  # all there (or duplicates): decode them now
+                event_id = orjson.loads(value)["event_id"]
+                if event_id in stamps:
+                    duplicates += 1
+                elif event_id in ids:
+                    stamps[event_id] = timestamp / 1000
+            kept.clear()
+        mark(+1.0)
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        await admin.close()
+    stamps["#duplicates"] = float(duplicates)
+    return stamps, published_s
 
 
-def _rates(arrivals: dict[str, float], n: int) -> dict[str, float]:
-    times = np.sort(np.array([t for k, t in arrivals.items() if not k.startswith("#")]))
+async def _wait_group(
+    admin: AIOKafkaAdminClient, group: str, members: int, timeout: float = 60.0
+) -> None:
+    """Until ``group`` is stable with ``members`` members (every worker has its partitions)."""
+    deadline = time.monotonic() + timeout
+    seen = None
+    while time.monotonic() < deadline:
+        (response,) = await admin.describe_consumer_groups([group])
+        # (error_code, group, state, protocol_type, protocol, members, ...)
+        described = response.groups[0]
+        seen = (described[2], len(described[5]))
+        if seen == ("Stable", members):
+            return
+        await asyncio.sleep(0.2)
+    raise click.ClickException(f"group {group} not stable with {members} members: {seen}")
+
+
+def _rates(stamps: dict[str, float], n: int) -> dict[str, float]:
+    times = np.sort(np.array([t for k, t in stamps.items() if not k.startswith("#")]))
     if len(times) < n or n < 10:
         raise click.ClickException(f"only {len(times)} of {n} predictions arrived")
     start = int(0.1 * n)
     return {
         "events_per_s": (n - 1 - start) / (times[-1] - times[start]),
         "events_per_s_full_span": (n - 1) / (times[-1] - times[0]),
-        "duplicates": arrivals["#duplicates"],
+        "duplicates": stamps["#duplicates"],
     }
 
 
@@ -128,6 +203,19 @@ def _peak_rss_mb(pid: int | None) -> float | None:
     return None
 
 
+def _cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) used so far by ``pids`` and every process they started."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in {p for root in pids for p in (root, *_descendants(root))}:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
 class _Bench:
     def __init__(
         self,
@@ -152,26 +240,48 @@ class _Bench:
         self.stack.create_topics(list(topics.values()), partitions=self.partitions)
         return topics
 
-    def preload(self, topic: str, backlog: list[Record]) -> None:
-        asyncio.run(publish_messages(self.stack.bootstrap, topic, _restamp(backlog)))
+    def drain(
+        self,
+        topics: dict[str, str],
+        group: tuple[str, int],
+        pids: list[int],
+        backlog: list[Record],
+        ids: set[str],
+        timeout: float,
+    ) -> dict[str, object]:
+        """The burst through a started contender (``group``: its consumer group and members;
+        ``pids``: its processes): its rates, how long the burst took to publish, and the CPU
+        seconds per 1,000 events its processes and the broker used meanwhile."""
+        broker = [p.pid for p in self.stack.processes if p.name == "tansu" and p.pid]
+        cpu: dict[str, float] = {}
+
+        def mark(sign: float) -> None:
+            for name, which in (("contender", pids), ("broker", broker)):
+                cpu[name] = cpu.get(name, 0.0) + sign * _cpu_s(which)
+
+        stamps, published_s = asyncio.run(
+            _burst(self.stack.bootstrap, topics, group, backlog, ids, timeout, mark)
+        )
+        per_1k = {name: 1000 * seconds / len(ids) for name, seconds in cpu.items()}
+        return {**_rates(stamps, len(ids)), "publish_s": published_s, "cpu_s_per_1k": per_1k}
 
     def plain(self, backlog: list[Record], ids: set[str], timeout: float) -> dict[str, object]:
         t = self.topics("plain")
-        self.preload(t["releases"], backlog)
+        group = f"bench-{self.tag}-plain"
         loop = ManagedProcess(
             name="plain loop",
             argv=[
                 *(sys.executable, "-m", "bench.plainloop", "--bootstrap", self.stack.bootstrap),
                 *("--source", t["releases"], "--target", t["predictions"], "--dlq", t["dlq"]),
-                *("--group", f"bench-{self.tag}-plain", "--batch-size", str(self.batch_size)),
+                *("--group", group, "--batch-size", str(self.batch_size)),
             ],
             log_path=self.workdir / "plain.log",
             env={**os.environ, **self.stack.env(), "HITPRED_STATE_DIR": str(self.workdir)},
         )
         loop.start()
         try:
-            arrivals = asyncio.run(_drain(self.stack.bootstrap, t["predictions"], ids, timeout))
-            result: dict[str, object] = dict(_rates(arrivals, len(ids)))
+            wait_logged(loop, PLAIN_READY_LINE, timeout=180)
+            result = self.drain(t, (group, 1), [loop.pid or 0], backlog, ids, timeout)
             result["peak_rss_mb"] = _peak_rss_mb(loop.pid)
         finally:
             loop.stop()
@@ -203,7 +313,6 @@ class _Bench:
         }
         if self.scoring_processes is not None:
             env["HITPRED_SCORING_PROCESSES"] = str(self.scoring_processes)
-        self.preload(t["releases"], backlog)
         started = [
             self.stack.start_worker(env=env, log_path=self.workdir / f"w{n}-{i}.log")
             for i in range(n)
@@ -211,8 +320,9 @@ class _Bench:
         try:
             for worker in started:
                 wait_worker_ready(worker, timeout=180)
-            arrivals = asyncio.run(_drain(self.stack.bootstrap, t["predictions"], ids, timeout))
-            result: dict[str, object] = dict(_rates(arrivals, len(ids)))
+            group = (f"{env['HITPRED_APP_ID']}-enrich", n)
+            pids = [w.pid for w in started if w.pid]
+            result = self.drain(t, group, pids, backlog, ids, timeout)
             if latency is not None:
                 result["latency_ms"] = self._latency(t, *latency, timeout)
             result["peak_rss_mb"] = [_tree_peak_rss_mb(w.pid) for w in started]
@@ -338,15 +448,20 @@ def main(
     backlog = _records(events, seed=1)
     ids = {orjson.loads(v)["event_id"] for _, v in backlog}
     settings = Settings(state_dir=workdir, metrics_port=0)
-    with Stack(settings, workdir=workdir) as stack:
-        bench = _Bench(stack, tag, partitions, batch_size, scoring_processes)
-        if plain:
-            click.echo("plain aiokafka loop...", err=True)
-            report["plain"] = bench.plain(backlog, ids, timeout)
-        for i, n in enumerate(counts):
-            click.echo(f"{n} worker(s)...", err=True)
-            latency = (latency_rate, latency_seconds) if i == 0 and latency_rate else None
-            report[f"workers={n}"] = bench.workers(n, backlog, ids, timeout, latency)
+    try:
+        with Stack(settings, workdir=workdir) as stack:
+            bench = _Bench(stack, tag, partitions, batch_size, scoring_processes)
+            if plain:
+                click.echo("plain aiokafka loop...", err=True)
+                report["plain"] = bench.plain(backlog, ids, timeout)
+            for i, n in enumerate(counts):
+                click.echo(f"{n} worker(s)...", err=True)
+                latency = (latency_rate, latency_seconds) if i == 0 and latency_rate else None
+                report[f"workers={n}"] = bench.workers(n, backlog, ids, timeout, latency)
+    except BaseException:
+        click.echo(f"the logs of this run are in {workdir}", err=True)
+        raise
+    shutil.rmtree(workdir, ignore_errors=True)
     _print(report, counts)
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2, default=float))
@@ -357,12 +472,18 @@ def _print(report: dict[str, object], counts: list[int]) -> None:
     plain = report.get("plain")
     base = plain["events_per_s"] if isinstance(plain, dict) else None
     if isinstance(plain, dict):
-        click.echo(f"plain aiokafka loop: {plain['events_per_s']:,.0f} events/s")
+        click.echo(
+            f"plain aiokafka loop: {plain['events_per_s']:,.0f} events/s (burst published in "
+            f"{plain['publish_s']:.1f}s); {_cpu_line(plain)}"
+        )
     one = report.get(f"workers={counts[0]}") if counts else None
     for n in counts:
         r = report[f"workers={n}"]
         assert isinstance(r, dict)
-        parts = [f"{n} worker(s): {r['events_per_s']:,.0f} events/s"]
+        parts = [
+            f"{n} worker(s): {r['events_per_s']:,.0f} events/s (burst published in "
+            f"{r['publish_s']:.1f}s)"
+        ]
         if base:
             parts.append(f"{r['events_per_s'] / base:.2f}x the plain loop")
         if isinstance(one, dict) and n != counts[0]:
@@ -370,6 +491,7 @@ def _print(report: dict[str, object], counts: list[int]) -> None:
         rss = ", ".join(f"{m:,.0f}" for m in r["peak_rss_mb"] if m is not None)
         processes = "+".join(str(p) for p in r.get("processes", []))
         parts.append(f"peak RSS {rss} MB ({processes} processes); duplicates {r['duplicates']:.0f}")
+        parts.append(_cpu_line(r))
         click.echo("; ".join(parts))
         lat = r.get("latency_ms")
         if isinstance(lat, dict):
@@ -380,6 +502,15 @@ def _print(report: dict[str, object], counts: list[int]) -> None:
                 f"p50 {lat['scored_p50']:.0f} ms, p99 {lat['scored_p99']:.0f} ms)"
             )
     click.echo(json.dumps(report, default=float))
+
+
+def _cpu_line(result: dict[str, object]) -> str:
+    cpu = result["cpu_s_per_1k"]
+    assert isinstance(cpu, dict)
+    return (
+        f"CPU per 1,000 events: {cpu['contender'] * 1000:.0f} ms its processes, "
+        f"{cpu['broker'] * 1000:.0f} ms the broker"
+    )
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ __all__ = [
     "tansu_binary",
     "valkey_binary",
     "wait_for_port",
+    "wait_logged",
     "wait_worker_ready",
 ]
 
@@ -177,17 +178,28 @@ WORKER_READY_LINE = "hitpred worker ready: models loaded"
 
 def wait_worker_ready(worker: ManagedProcess, timeout: float = 60.0) -> None:
     """Block until ``worker`` logged that it is ready; fail early if it exits."""
+    wait_logged(worker, WORKER_READY_LINE, timeout, what="ready")
+
+
+def wait_logged(
+    process: ManagedProcess, line: str, timeout: float = 60.0, *, what: str | None = None
+) -> None:
+    """Block until ``process`` wrote ``line`` to its log; fail early if it exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not worker.alive:
-            raise StackError(f"the worker exited with code {worker.returncode}: {worker.tail()}")
+        if not process.alive:
+            raise StackError(
+                f"the {process.name} exited with code {process.returncode}: {process.tail()}"
+            )
         try:
-            if WORKER_READY_LINE in worker.log_path.read_text(errors="replace"):
+            if line in process.log_path.read_text(errors="replace"):
                 return
         except OSError:
             pass
         time.sleep(0.1)
-    raise StackError(f"the worker was not ready after {timeout:.0f}s: {worker.tail()}")
+    raise StackError(
+        f"the {process.name} was not {what or repr(line)} after {timeout:.0f}s: {process.tail()}"
+    )
 
 
 def redis_answers(url: str, timeout: float = 0.5) -> bool:
