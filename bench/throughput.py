@@ -92,7 +92,6 @@ async def _burst(
     burst, ``mark(+1)`` once every prediction has arrived.
     """
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-    from aiokafka.admin import AIOKafkaAdminClient
 
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1024 * 1024, acks="all"
