@@ -46,6 +46,7 @@ import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.plainloop import PLAIN_READY_LINE, build_batches
+from bench.procstats import cpu_s, descendants, peak_rss_mb, tree_peak_rss_mb
 from hitpred.baseline import synthetic_release_events
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, wait_logged, wait_worker_ready
@@ -169,52 +170,6 @@ def _rates(stamps: dict[str, float], n: int) -> dict[str, float]:
     }
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process started by ``pid``, recursively (scoring processes, their tracker)."""
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            children = [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-        for child in children:
-            found += [child, *_descendants(child)]
-    return found
-
-
-def _tree_peak_rss_mb(pid: int | None) -> float | None:
-    """The peak RSS of a worker plus that of every process it started (an upper bound on the
-    worker's footprint: pages the processes share are counted in each)."""
-    own = _peak_rss_mb(pid)
-    if own is None or pid is None:
-        return own
-    return own + sum(_peak_rss_mb(child) or 0.0 for child in _descendants(pid))
-
-
-def _peak_rss_mb(pid: int | None) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
-
-
-def _cpu_s(pids: list[int]) -> float:
-    """CPU seconds (user + system) used so far by ``pids`` and every process they started."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in {p for root in pids for p in (root, *_descendants(root))}:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
 class _Bench:
     def __init__(
         self,
@@ -256,7 +211,7 @@ class _Bench:
 
         def mark(sign: float) -> None:
             for name, which in (("contender", pids), ("broker", broker)):
-                cpu[name] = cpu.get(name, 0.0) + sign * _cpu_s(which)
+                cpu[name] = cpu.get(name, 0.0) + sign * cpu_s(which)
 
         stamps, published_s = asyncio.run(
             _burst(self.stack.bootstrap, topics, group, backlog, ids, timeout, mark)
@@ -281,7 +236,7 @@ class _Bench:
         try:
             wait_logged(loop, PLAIN_READY_LINE, timeout=180)
             result = self.drain(t, (group, 1), [loop.pid or 0], backlog, ids, timeout)
-            result["peak_rss_mb"] = _peak_rss_mb(loop.pid)
+            result["peak_rss_mb"] = peak_rss_mb(loop.pid)
         finally:
             loop.stop()
         return result
@@ -324,8 +279,8 @@ class _Bench:
             result = self.drain(t, group, pids, backlog, ids, timeout)
             if latency is not None:
                 result["latency_ms"] = self._latency(t, *latency, timeout)
-            result["peak_rss_mb"] = [_tree_peak_rss_mb(w.pid) for w in started]
-            result["processes"] = [1 + len(_descendants(w.pid)) for w in started if w.pid]
+            result["peak_rss_mb"] = [tree_peak_rss_mb(w.pid) for w in started]
+            result["processes"] = [1 + len(descendants(w.pid)) for w in started if w.pid]
             result["alive"] = all(w.alive for w in started)
         finally:
             for worker in started:
