@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-import os
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hitpred.errors import ConfigError, EnrichmentError, MissingExtraError, ModelError, require
+from hitpred.features.hf_folder import load_hf_folder
 
 __all__ = [
     "DEFAULT_RUNTIME",
@@ -202,21 +202,6 @@ def _resolve_runtime(runtime: str) -> str:
     return runtime
 
 
-def _load_hf(model_dir: Path) -> tuple[Any, Any]:
-    """Tokenizer and model from a local folder; never the network."""
-    # Set before transformers first imports huggingface_hub, which reads it once.
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    require("torch", "lyrics")
-    transformers: Any = require("transformers", "lyrics")
-    transformers.utils.logging.disable_progress_bar()
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-        model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the lyrics model in {model_dir}: {exc}") from exc
-    return tokenizer, model.eval()
-
-
 def _torch_runtime(model: Any, runtime: str) -> _Runtime:
     import torch
 
@@ -271,18 +256,18 @@ def load_lyrics_encoder(
     if batch_size < 1:
         raise ConfigError(f"lyrics batch size must be at least 1, not {batch_size}")
     resolved = _resolve_runtime(runtime)
-    tokenizer, model = _load_hf(model_dir)
-    limit = min(int(getattr(model.config, "max_position_embeddings", 512)), 4096)
+    onnx = resolved.startswith("onnx")
+    tokenizer, config, model = load_hf_folder(model_dir, weights=not onnx)
+    limit = min(int(getattr(config, "max_position_embeddings", 512)), 4096)
     if not 2 <= max_tokens <= limit:
         raise ConfigError(f"lyrics max_tokens must be within 2..{limit}, not {max_tokens}")
     digest = model_digest(model_dir)
     name = _model_name(model_dir)
-    if resolved.startswith("onnx"):
+    if onnx:
         from hitpred.features.lyrics_onnx import onnx_runtime
 
         backend: _Runtime = onnx_runtime(
-            model,
-            tokenizer,
+            model_dir,
             model_key=f"{name}@{digest[:16]}",
             quantised=resolved == "onnx-int8",
             cache_dir=cache_dir,
@@ -295,7 +280,7 @@ def load_lyrics_encoder(
         runtime=backend,
         model_id=model_id,
         runtime_id=f"{model_id}/{resolved}",
-        dim=int(model.config.hidden_size),
+        dim=int(config.hidden_size),
         max_tokens=max_tokens,
         batch_size=batch_size,
     )

@@ -141,21 +141,44 @@ def test_onnx_export_is_cached_and_reused(
     fp32: LyricsEncoder, real_lyrics: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     texts = ["Hello darkness my old friend", LONG]
+    import transformers
+
+    def no_weights(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the torch weights were loaded in the process running ONNX")
+
+    # The export runs in a process of its own: this one reads only the tokenizer and config.
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", no_weights)
     first = load_lyrics_encoder(runtime="onnx", cache_dir=tmp_path)
     exported = sorted(p.name for p in tmp_path.iterdir())
     assert len(exported) == 1 and exported[0].endswith(f"-opset{lyrics_onnx.OPSET}.onnx")
     assert first.runtime_id == f"{fp32.model_id}/onnx"
 
-    def no_export(*args: object) -> None:
+    def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("exported again although the cache holds the model")
 
-    monkeypatch.setattr(lyrics_onnx, "export_onnx", no_export)
+    export_files = lyrics_onnx._export_files
+    monkeypatch.setattr(lyrics_onnx, "_export_files", no_export)
     second = load_lyrics_encoder(runtime="onnx", cache_dir=tmp_path)
     np.testing.assert_array_equal(second.encode(texts), first.encode(texts))
     assert _cosines(second.encode(texts), fp32.encode(texts)).min() > 0.9999
 
+    monkeypatch.setattr(lyrics_onnx, "_export_files", export_files)  # int8 is not there yet
     int8 = load_lyrics_encoder(runtime="onnx-int8", cache_dir=tmp_path)  # from the cached export
     assert len(list(tmp_path.iterdir())) == 2  # the fp32 export and its int8 version, no temp
     # onnx-int8 is the default where bf16 is not native: it must hold 0.99 on real lyrics too.
     cosines = _cosines(int8.encode(real_lyrics), fp32.encode(real_lyrics))
     assert cosines.min() >= 0.99, f"onnx-int8: min cosine {cosines.min():.4f}"
+
+
+@pytest.mark.slow
+def test_a_failed_export_is_a_model_error_with_the_exporters_words(tmp_path: Path) -> None:
+    from hitpred.features.lyrics import default_model_dir
+
+    folder = tmp_path / "no-weights"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        (folder / name).write_bytes((default_model_dir() / name).read_bytes())
+    # Tokenizer and config load here; the exporting process finds no weights.
+    with pytest.raises(ModelError, match=r"exporting the lyrics encoder .* failed \(exit 1\)"):
+        load_lyrics_encoder(folder, runtime="onnx", cache_dir=tmp_path / "cache")
+    assert not list((tmp_path / "cache").glob("*.onnx"))
