@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy hitpred streams training
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench --events 50000 --workers 1,2 --rounds 3
 
 clean:
 	rm -rf $(VENV) var reports .pytest_cache

@@ -1,6 +1,7 @@
 """End-to-end throughput and latency of HitPred workers, against a hand-written loop.
 
-    python -m bench [--events 50000] [--partitions 4] [--workers 1,2] [--json out.json]
+    python -m bench [--events 50000] [--partitions 4] [--workers 1,2] [--rounds 3]
+                    [--json out.json]
 
 On the embedded stack (tansu, Redis or Valkey), with the defaults (no registry: the baseline
 champions, all tasks, hit contributions), descriptors-only synthetic releases:
@@ -23,7 +24,11 @@ which measures start-up skew rather than throughput. Throughput is unique predic
 second by the predictions' own record timestamps (when each worker produced them, not when
 this process read them), between the 10th percentile and the last one; the full span is
 reported too, and how long the burst took to publish (it must be well below the drain).
-Prints one line per contender and the JSON (``--json`` also writes it to a file).
+``--rounds N`` runs every contender N times in turn, each round on its own topics; ratios are
+worked out within a round and summarised over the rounds by their median (see
+:mod:`bench.report`). Prints one line per contender and round, the medians, and the JSON
+(``--json`` also writes it to a file): ``runs`` holds each round's results, ``summary`` the
+medians, minima and maxima.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.plainloop import PLAIN_READY_LINE, build_batches
 from bench.procstats import cpu_s, descendants, peak_rss_mb, tree_peak_rss_mb
+from bench.report import print_report, summarise
 from hitpred.baseline import synthetic_release_events
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, wait_logged, wait_worker_ready
@@ -229,7 +235,7 @@ class _Bench:
                 *("--source", t["releases"], "--target", t["predictions"], "--dlq", t["dlq"]),
                 *("--group", group, "--batch-size", str(self.batch_size)),
             ],
-            log_path=self.workdir / "plain.log",
+            log_path=self.workdir / f"{self.tag}-plain.log",
             env={**os.environ, **self.stack.env(), "HITPRED_STATE_DIR": str(self.workdir)},
         )
         loop.start()
@@ -268,7 +274,7 @@ class _Bench:
         if self.scoring_processes is not None:
             env["HITPRED_SCORING_PROCESSES"] = str(self.scoring_processes)
         started = [
-            self.stack.start_worker(env=env, log_path=self.workdir / f"w{n}-{i}.log")
+            self.stack.start_worker(env=env, log_path=self.workdir / f"{self.tag}-w{n}-{i}.log")
             for i in range(n)
         ]
         try:
@@ -357,6 +363,28 @@ class _Bench:
         }
 
 
+def _round(
+    bench: _Bench,
+    counts: list[int],
+    plain: bool,
+    latency: tuple[int, int] | None,
+    burst: tuple[list[Record], set[str], float],
+    prefix: str,
+) -> dict[str, object]:
+    """Every contender once, in turn: the plain loop, then each worker count (the first one
+    also paced at the latency rate)."""
+    backlog, ids, timeout = burst
+    run: dict[str, object] = {}
+    if plain:
+        click.echo(f"{prefix}plain aiokafka loop...", err=True)
+        run["plain"] = bench.plain(backlog, ids, timeout)
+    for i, n in enumerate(counts):
+        click.echo(f"{prefix}{n} worker(s)...", err=True)
+        paced = latency if i == 0 else None
+        run[f"workers={n}"] = bench.workers(n, backlog, ids, timeout, paced)
+    return run
+
+
 @click.command()
 @click.option("--events", default=50_000, show_default=True, help="Backlog size.")
 @click.option("--partitions", default=4, show_default=True)
@@ -367,6 +395,13 @@ class _Bench:
 @click.option("--latency-seconds", default=10, show_default=True, help="Paced phase length.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--timeout", default=900.0, show_default=True)
+@click.option(
+    "--rounds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Run every contender this many times, in turn; print each round and the medians.",
+)
 @click.option(
     "--scoring-processes",
     type=int,
@@ -384,6 +419,7 @@ def main(
     json_path: Path | None,
     timeout: float,
     scoring_processes: int | None,
+    rounds: int,
 ) -> None:
     """Measure workers' end-to-end throughput and latency against a hand-written loop."""
     counts = [int(c) for c in workers.split(",") if c.strip()]
@@ -402,69 +438,31 @@ def main(
     backlog = _records(events, seed=1)
     ids = {orjson.loads(v)["event_id"] for _, v in backlog}
     settings = Settings(state_dir=workdir, metrics_port=0)
+    runs: list[dict[str, object]] = []
     try:
         with Stack(settings, workdir=workdir) as stack:
-            bench = _Bench(stack, tag, partitions, batch_size, scoring_processes)
-            if plain:
-                click.echo("plain aiokafka loop...", err=True)
-                report["plain"] = bench.plain(backlog, ids, timeout)
-            for i, n in enumerate(counts):
-                click.echo(f"{n} worker(s)...", err=True)
-                latency = (latency_rate, latency_seconds) if i == 0 and latency_rate else None
-                report[f"workers={n}"] = bench.workers(n, backlog, ids, timeout, latency)
+            for r in range(rounds):
+                runs.append(
+                    _round(
+                        # Each round on topics and groups of its own.
+                        _Bench(stack, f"{tag}r{r}", partitions, batch_size, scoring_processes),
+                        counts,
+                        plain,
+                        (latency_rate, latency_seconds) if latency_rate else None,
+                        (backlog, ids, timeout),
+                        f"round {r + 1}/{rounds}: " if rounds > 1 else "",
+                    )
+                )
     except BaseException:
         click.echo(f"the logs of this run are in {workdir}", err=True)
         raise
     shutil.rmtree(workdir, ignore_errors=True)
-    _print(report, counts)
+    report["rounds"] = rounds
+    report["runs"] = runs
+    report["summary"] = summarise(runs, counts)
+    print_report(report, counts)
     if json_path is not None:
         json_path.write_text(json.dumps(report, indent=2, default=float))
-
-
-def _print(report: dict[str, object], counts: list[int]) -> None:
-    click.echo(f"command:  {report['command']}  ({report['date']}, {report['machine']})")
-    plain = report.get("plain")
-    base = plain["events_per_s"] if isinstance(plain, dict) else None
-    if isinstance(plain, dict):
-        click.echo(
-            f"plain aiokafka loop: {plain['events_per_s']:,.0f} events/s (burst published in "
-            f"{plain['publish_s']:.1f}s); {_cpu_line(plain)}"
-        )
-    one = report.get(f"workers={counts[0]}") if counts else None
-    for n in counts:
-        r = report[f"workers={n}"]
-        assert isinstance(r, dict)
-        parts = [
-            f"{n} worker(s): {r['events_per_s']:,.0f} events/s (burst published in "
-            f"{r['publish_s']:.1f}s)"
-        ]
-        if base:
-            parts.append(f"{r['events_per_s'] / base:.2f}x the plain loop")
-        if isinstance(one, dict) and n != counts[0]:
-            parts.append(f"{r['events_per_s'] / one['events_per_s']:.2f}x {counts[0]} worker(s)")
-        rss = ", ".join(f"{m:,.0f}" for m in r["peak_rss_mb"] if m is not None)
-        processes = "+".join(str(p) for p in r.get("processes", []))
-        parts.append(f"peak RSS {rss} MB ({processes} processes); duplicates {r['duplicates']:.0f}")
-        parts.append(_cpu_line(r))
-        click.echo("; ".join(parts))
-        lat = r.get("latency_ms")
-        if isinstance(lat, dict):
-            click.echo(
-                f"  latency at {lat['rate']:,} events/s for {lat['seconds']}s (produced_at -> "
-                f"read by a consumer): p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms, "
-                f"p99 {lat['p99']:.0f} ms, max {lat['max']:.0f} ms (produced_at -> scored_at: "
-                f"p50 {lat['scored_p50']:.0f} ms, p99 {lat['scored_p99']:.0f} ms)"
-            )
-    click.echo(json.dumps(report, default=float))
-
-
-def _cpu_line(result: dict[str, object]) -> str:
-    cpu = result["cpu_s_per_1k"]
-    assert isinstance(cpu, dict)
-    return (
-        f"CPU per 1,000 events: {cpu['contender'] * 1000:.0f} ms its processes, "
-        f"{cpu['broker'] * 1000:.0f} ms the broker"
-    )
 
 
 if __name__ == "__main__":

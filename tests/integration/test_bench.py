@@ -32,15 +32,19 @@ def test_bench_drains_a_burst_with_the_plain_loop_and_two_workers(tmp_path: Path
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(report_path.read_text())
     assert report["events"] == 3000
+    assert report["rounds"] == 1 and len(report["runs"]) == 1
+    (run,) = report["runs"]
     for name in ("plain", "workers=2"):
-        result = report[name]
+        result = run[name]
         # _rates refuses a run where a prediction is missing: each contender scored all 3,000.
         assert result["events_per_s"] > 0
         assert result["duplicates"] == 0
         assert result["publish_s"] > 0
         assert result["cpu_s_per_1k"]["contender"] > 0
         assert result["cpu_s_per_1k"]["broker"] > 0
-    assert len(report["workers=2"]["peak_rss_mb"]) == 2
+    assert len(run["workers=2"]["peak_rss_mb"]) == 2
+    ratio = report["summary"]["workers=2 / plain"]["median"]
+    assert ratio == run["workers=2"]["events_per_s"] / run["plain"]["events_per_s"]
     assert "2 worker(s):" in completed.stdout
     assert "CPU per 1,000 events" in completed.stdout
     # A successful run leaves nothing behind in the temporary folder.
