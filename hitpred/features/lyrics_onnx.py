@@ -36,6 +36,8 @@ OPSET = 17
 #: (GELU outputs) have outliers that per-batch int8 activations clip. Measured on 512 real
 #: lyrics with MiniLM-L6: all quantised, min cosine to fp32 0.985; first 3 kept, 0.991.
 INT8_FP32_DOWN_PROJECTIONS = 3
+#: How long the exporting process may take (MiniLM-L6: ~15 s on 2 cores, trace and int8).
+EXPORT_TIMEOUT_S = 900.0
 
 
 def _cores() -> int:
@@ -168,12 +170,18 @@ def _export_files(model_dir: Path, cache_dir: Path, model_key: str, *, quantised
     """
     log.info("exporting the lyrics encoder for %s in a separate process (once)", model_key)
     command = [sys.executable, "-m", __name__, str(model_dir), str(cache_dir), model_key]
-    done = subprocess.run(
-        [*command, *(["--int8"] if quantised else [])],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            [*command, *(["--int8"] if quantised else [])],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=EXPORT_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ModelError(
+            f"exporting the lyrics encoder in {model_dir} took over {EXPORT_TIMEOUT_S:.0f} s"
+        ) from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-5:])
         raise ModelError(
