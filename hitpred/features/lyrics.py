@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import logging
 import threading
 import warnings
@@ -29,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hitpred.errors import ConfigError, EnrichmentError, MissingExtraError, ModelError, require
-from hitpred.features.hf_folder import load_hf_folder
+from hitpred.features.hf_folder import Tokenize, load_config, load_hf_folder, load_tokenizer
 
 __all__ = [
     "DEFAULT_RUNTIME",
@@ -83,15 +84,20 @@ def model_digest(model_dir: Path) -> str:
 
 
 def native_bf16() -> bool:
-    """True when bf16 matrix products run in hardware: a CUDA GPU with bf16, avx512_bf16, AMX."""
-    torch: Any = require("torch", "lyrics")
-    if torch.cuda.is_available():
-        return bool(torch.cuda.is_bf16_supported())
+    """True when bf16 matrix products run in hardware: a CUDA GPU with bf16, avx512_bf16, AMX.
+
+    On Linux, torch (~250 MB) is imported to ask about CUDA only where NVIDIA's driver is
+    loaded: without it torch sees no GPU, and a worker on ONNX Runtime need not import it.
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
-    except OSError:  # not Linux: do not guess
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:  # not Linux: ask torch about a GPU, do not guess about the CPU
+        flags = None
+    if flags is None or Path("/proc/driver/nvidia").exists():
+        torch: Any = require("torch", "lyrics")
+        if torch.cuda.is_available():
+            return bool(torch.cuda.is_bf16_supported())
+    return flags is not None and ("avx512_bf16" in flags or "amx_bf16" in flags)
 
 
 class LyricsEncoder:
@@ -104,7 +110,7 @@ class LyricsEncoder:
     def __init__(
         self,
         *,
-        tokenizer: Any,
+        tokenizer: Tokenize,
         runtime: _Runtime,
         model_id: str,
         runtime_id: str,
@@ -126,14 +132,7 @@ class LyricsEncoder:
 
     def tokenize(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Token arrays of ``texts``, cut at ``max_tokens`` and padded to the longest."""
-        encoded = self._tokenizer(
-            list(texts),
-            truncation=True,
-            max_length=self.max_tokens,
-            padding=True,
-            return_tensors="np",
-        )
-        return {name: np.asarray(values, dtype=np.int64) for name, values in encoded.items()}
+        return self._tokenizer(texts, self.max_tokens)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of ``texts``: (n, dim) float32, each of unit length.
@@ -176,11 +175,16 @@ class _TorchRuntime:
         self._model = model
         self._device = device
         self._bf16 = bf16
+        self._accepted = set(inspect.signature(model.forward).parameters)
 
     def hidden_states(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
         import torch
 
-        inputs = {k: torch.from_numpy(v).to(self._device) for k, v in batch.items()}
+        inputs = {
+            k: torch.from_numpy(v).to(self._device)
+            for k, v in batch.items()
+            if k in self._accepted  # e.g. no token_type_ids for DistilBERT
+        }
         autocast = (
             torch.autocast(self._device, dtype=torch.bfloat16)
             if self._bf16
@@ -200,6 +204,14 @@ def _resolve_runtime(runtime: str) -> str:
             f"unknown lyrics runtime {runtime!r}: use auto or one of {', '.join(RUNTIMES)}"
         )
     return runtime
+
+
+def _hidden_size(config: Mapping[str, Any], model_dir: Path) -> int:
+    # BERT-like configs say hidden_size; DistilBERT says dim.
+    for key in ("hidden_size", "dim", "d_model"):
+        if isinstance(config.get(key), int):
+            return int(config[key])
+    raise ModelError(f"{model_dir}/config.json gives no hidden size (hidden_size, dim, d_model)")
 
 
 def _torch_runtime(model: Any, runtime: str) -> _Runtime:
@@ -256,14 +268,15 @@ def load_lyrics_encoder(
     if batch_size < 1:
         raise ConfigError(f"lyrics batch size must be at least 1, not {batch_size}")
     resolved = _resolve_runtime(runtime)
-    onnx = resolved.startswith("onnx")
-    tokenizer, config, model = load_hf_folder(model_dir, weights=not onnx)
-    limit = min(int(getattr(config, "max_position_embeddings", 512)), 4096)
+    config = load_config(model_dir)
+    limit = min(int(config.get("max_position_embeddings", 512)), 4096)
     if not 2 <= max_tokens <= limit:
         raise ConfigError(f"lyrics max_tokens must be within 2..{limit}, not {max_tokens}")
     digest = model_digest(model_dir)
     name = _model_name(model_dir)
-    if onnx:
+    tokenizer = load_tokenizer(model_dir)
+    if resolved.startswith("onnx"):
+        # The export's own process loads the weights; this one never imports torch for it.
         from hitpred.features.lyrics_onnx import onnx_runtime
 
         backend: _Runtime = onnx_runtime(
@@ -273,14 +286,14 @@ def load_lyrics_encoder(
             cache_dir=cache_dir,
         )
     else:
-        backend = _torch_runtime(model, resolved)
+        backend = _torch_runtime(load_hf_folder(model_dir)[1], resolved)
     model_id = f"{name}@{digest[:8]}/{max_tokens}"
     encoder = LyricsEncoder(
         tokenizer=tokenizer,
         runtime=backend,
         model_id=model_id,
         runtime_id=f"{model_id}/{resolved}",
-        dim=int(config.hidden_size),
+        dim=_hidden_size(config, model_dir),
         max_tokens=max_tokens,
         batch_size=batch_size,
     )

@@ -194,7 +194,7 @@ def _export(model_dir: Path, cache_dir: Path, model_key: str, *, quantised: bool
     """In the exporting process: the fp32 export, then its int8 version, whichever is missing."""
     fp32 = onnx_path(cache_dir, model_key, quantised=False)
     if not fp32.is_file():
-        tokenizer, _, model = load_hf_folder(model_dir, weights=True)
+        tokenizer, model = load_hf_folder(model_dir)
         export_onnx(model, tokenizer, fp32)
     int8 = onnx_path(cache_dir, model_key, quantised=True)
     if quantised and not int8.is_file():

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hitpred.errors import ConfigError, EnrichmentError, ModelError
-from hitpred.features import lyrics_onnx
+from hitpred.features import hf_folder, lyrics_onnx
+from hitpred.features.hf_folder import load_tokenizer
 from hitpred.features.lyrics import (
     LyricsEncoder,
     LyricsEncoders,
+    default_model_dir,
     load_lyrics_encoder,
     model_digest,
 )
@@ -169,11 +173,46 @@ def test_onnx_export_is_cached_and_reused(
     cosines = _cosines(int8.encode(real_lyrics), fp32.encode(real_lyrics))
     assert cosines.min() >= 0.99, f"onnx-int8: min cosine {cosines.min():.4f}"
 
+    # A process running the cached export imports neither transformers nor torch (~400 MB).
+    probe = (
+        "import sys; from pathlib import Path; "
+        "from hitpred.features.lyrics import load_lyrics_encoder; "
+        f"e = load_lyrics_encoder(runtime='onnx-int8', cache_dir=Path({str(tmp_path)!r})); "
+        "e.encode(['la la la']); "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = ["torch"] if Path("/proc/driver/nvidia").exists() else []  # asks about CUDA
+    assert done.stdout.strip() == repr(expected)
+
+
+def test_the_tokenizer_file_tokenizes_as_transformers_does(real_lyrics: list[str]) -> None:
+    transformers = pytest.importorskip("transformers")
+    folder = default_model_dir()
+    ours = load_tokenizer(folder)
+    theirs = hf_folder._TransformersTokenizer(
+        transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    )
+    assert not isinstance(ours, hf_folder._TransformersTokenizer)  # the tokenizer.json path
+    texts = [
+        *real_lyrics,
+        LONG,
+        "Café déjà vu, naïve señorita, Ångström",
+        "東京の夜 🎶 ♥ 사랑해",
+        "  spaced   out\ttabs\nand lines  ",
+        "a",
+        "ALL CAPS SHOUTING!!!",
+    ]
+    for max_length in (8, 128, 256):
+        got, want = ours(texts, max_length), theirs(texts, max_length)
+        assert got.keys() == want.keys()
+        for name in want:
+            np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+
 
 @pytest.mark.slow
 def test_a_failed_export_is_a_model_error_with_the_exporters_words(tmp_path: Path) -> None:
-    from hitpred.features.lyrics import default_model_dir
-
     folder = tmp_path / "no-weights"
     folder.mkdir()
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
