@@ -2,10 +2,10 @@
 
 The Hugging Face model is exported by ``torch.onnx.export`` (the TorchScript exporter) into
 ``<cache_dir>/<name>@<content hash>-opset<N>.onnx``, written atomically (a temporary file
-renamed into place), so concurrent workers never read half a file and a second load reuses
-it. ``onnx-int8`` quantises that export once more (see :func:`quantise_int8`). Both run in a
-process of their own; the process that runs the model loads only the tokenizer, the config
-and the ONNX file, never the torch weights.
+renamed into place) under a lock file, so concurrent workers never read half a file nor export
+twice, and a second load reuses it. ``onnx-int8`` quantises that export once more (see
+:func:`quantise_int8`). Both run in a process of their own; the process that runs the model
+loads only the tokenizer, the config and the ONNX file, never the torch weights.
 """
 
 from __future__ import annotations
@@ -203,8 +203,21 @@ def _export(model_dir: Path, cache_dir: Path, model_key: str, *, quantised: bool
 
 def _model_file(model_dir: Path, cache_dir: Path, model_key: str, *, quantised: bool) -> Path:
     path = onnx_path(cache_dir, model_key, quantised=quantised)
-    if not path.is_file():
-        _export_files(model_dir, cache_dir, model_key, quantised=quantised)
+    if path.is_file():
+        return path
+    # One export per model at a time, across processes: workers started together on an empty
+    # cache would otherwise all export, and ONNX Runtime's quantiser writes a scratch file
+    # next to the fp32 export that a second quantiser deletes from under the first.
+    filelock: Any = require("filelock", "lyrics")
+    lock = filelock.FileLock(cache_dir / f".{model_key}.export.lock")
+    try:
+        with lock.acquire(timeout=EXPORT_TIMEOUT_S):
+            if not path.is_file():  # not made by another process meanwhile
+                _export_files(model_dir, cache_dir, model_key, quantised=quantised)
+    except filelock.Timeout as exc:
+        raise ModelError(
+            f"waited {EXPORT_TIMEOUT_S:.0f} s for another process exporting to {cache_dir}"
+        ) from exc
     return path
 
 

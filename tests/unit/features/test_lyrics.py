@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -153,7 +154,7 @@ def test_onnx_export_is_cached_and_reused(
     # The export runs in a process of its own: this one reads only the tokenizer and config.
     monkeypatch.setattr(transformers.AutoModel, "from_pretrained", no_weights)
     first = load_lyrics_encoder(runtime="onnx", cache_dir=tmp_path)
-    exported = sorted(p.name for p in tmp_path.iterdir())
+    exported = sorted(p.name for p in tmp_path.glob("*.onnx"))
     assert len(exported) == 1 and exported[0].endswith(f"-opset{lyrics_onnx.OPSET}.onnx")
     assert first.runtime_id == f"{fp32.model_id}/onnx"
 
@@ -168,7 +169,8 @@ def test_onnx_export_is_cached_and_reused(
 
     monkeypatch.setattr(lyrics_onnx, "_export_files", export_files)  # int8 is not there yet
     int8 = load_lyrics_encoder(runtime="onnx-int8", cache_dir=tmp_path)  # from the cached export
-    assert len(list(tmp_path.iterdir())) == 2  # the fp32 export and its int8 version, no temp
+    assert len(list(tmp_path.glob("*.onnx"))) == 2  # the fp32 export and its int8 version
+    assert not list(tmp_path.glob("*.tmp"))  # no half-written file left
     # onnx-int8 is the default where bf16 is not native: it must hold 0.99 on real lyrics too.
     cosines = _cosines(int8.encode(real_lyrics), fp32.encode(real_lyrics))
     assert cosines.min() >= 0.99, f"onnx-int8: min cosine {cosines.min():.4f}"
@@ -221,3 +223,28 @@ def test_a_failed_export_is_a_model_error_with_the_exporters_words(tmp_path: Pat
     with pytest.raises(ModelError, match=r"exporting the lyrics encoder .* failed \(exit 1\)"):
         load_lyrics_encoder(folder, runtime="onnx", cache_dir=tmp_path / "cache")
     assert not list((tmp_path / "cache").glob("*.onnx"))
+
+
+@pytest.mark.slow
+def test_loads_racing_on_an_empty_cache_export_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports: list[str] = []
+    export_files = lyrics_onnx._export_files
+
+    def counted(*args: object, **kwargs: object) -> None:
+        exports.append(str(args[2]))
+        export_files(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(lyrics_onnx, "_export_files", counted)
+    # Two workers starting together: both find the cache empty; one exports, the other waits
+    # for the lock and then reads the file (two exports at once broke the int8 quantiser).
+    with ThreadPoolExecutor(2) as pool:
+        loads = [
+            pool.submit(load_lyrics_encoder, runtime="onnx-int8", cache_dir=tmp_path)
+            for _ in range(2)
+        ]
+        first, second = (load.result(timeout=600) for load in loads)
+    assert len(exports) == 1
+    texts = ["Hello darkness my old friend", LONG]
+    np.testing.assert_array_equal(first.encode(texts), second.encode(texts))
