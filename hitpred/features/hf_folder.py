@@ -1,4 +1,4 @@
-"""A Hugging Face model from a local folder: its tokenizer, its config and, when asked, weights.
+"""A Hugging Face model from a local folder: its tokenizer, its config and its weights.
 
 Never the network: ``HF_HUB_OFFLINE`` is set before transformers first imports
 huggingface_hub (which reads it once), and every load is ``local_files_only``.
@@ -22,7 +22,7 @@ import numpy as np
 
 from hitpred.errors import ModelError, require
 
-__all__ = ["Tokenize", "load_config", "load_hf_folder", "load_tokenizer"]
+__all__ = ["Tokenize", "load_config", "load_hf_model", "load_tokenizer"]
 
 
 class Tokenize(Protocol):
@@ -123,15 +123,15 @@ def load_tokenizer(model_dir: Path) -> Tokenize:
     return _TransformersTokenizer(tokenizer)
 
 
-def load_hf_folder(model_dir: Path) -> tuple[Any, Any]:
-    """transformers' ``(tokenizer, model)`` from ``model_dir``, the model in eval mode."""
+def load_hf_model(model_dir: Path) -> Any:
+    """transformers' model from ``model_dir``, in eval mode (its tokenizer is
+    :func:`load_tokenizer`'s)."""
     _offline()
     require("torch", "lyrics")
     transformers: Any = require("transformers", "lyrics")
     transformers.utils.logging.disable_progress_bar()
     try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
         model = transformers.AutoModel.from_pretrained(model_dir, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise ModelError(f"cannot load the lyrics model in {model_dir}: {exc}") from exc
-    return tokenizer, model.eval()
+    return model.eval()

@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hitpred.errors import ConfigError, EnrichmentError, MissingExtraError, ModelError, require
-from hitpred.features.hf_folder import Tokenize, load_config, load_hf_folder, load_tokenizer
+from hitpred.features.hf_folder import Tokenize, load_config, load_hf_model, load_tokenizer
 
 __all__ = [
     "DEFAULT_RUNTIME",
@@ -286,7 +286,7 @@ def load_lyrics_encoder(
             cache_dir=cache_dir,
         )
     else:
-        backend = _torch_runtime(load_hf_folder(model_dir)[1], resolved)
+        backend = _torch_runtime(load_hf_model(model_dir), resolved)
     model_id = f"{name}@{digest[:8]}/{max_tokens}"
     encoder = LyricsEncoder(
         tokenizer=tokenizer,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hitpred.errors import ModelError, require
-from hitpred.features.hf_folder import load_hf_folder
+from hitpred.features.hf_folder import Tokenize, load_hf_model, load_tokenizer
 
 __all__ = ["INT8_FP32_DOWN_PROJECTIONS", "OPSET", "export_onnx", "onnx_path", "quantise_int8"]
 
@@ -78,12 +78,13 @@ def _atomic(target: Path) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def export_onnx(model: Any, tokenizer: Any, target: Path) -> None:
+def export_onnx(model: Any, tokenize: Tokenize, target: Path) -> None:
     """Export a Hugging Face encoder (on CPU) to ``target``: token ids in, hidden states out."""
     torch: Any = require("torch", "lyrics")
     require("onnx", "lyrics")
     accepted = inspect.signature(model.forward).parameters
-    names = [n for n in tokenizer.model_input_names if n in accepted]
+    sample = tokenize(["a lyric to trace", "and a longer one to trace it with"], 32)
+    names = [n for n in sample if n in accepted]
 
     class _Encoder(torch.nn.Module):
         # Positional inputs for the tracer, passed on by name: transformers' forward()
@@ -95,8 +96,7 @@ def export_onnx(model: Any, tokenizer: Any, target: Path) -> None:
         def forward(self, *inputs: Any) -> Any:
             return self.model(**dict(zip(names, inputs, strict=True))).last_hidden_state
 
-    sample = tokenizer(["a lyric to trace", "and a longer one to trace it with"], padding=True)
-    args = tuple(torch.tensor(sample[n], dtype=torch.int64) for n in names)
+    args = tuple(torch.from_numpy(sample[n]) for n in names)
     axes = {n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]}
     log.info("exporting the lyrics encoder to %s (once per model and opset)", target)
     with _atomic(target) as tmp, torch.no_grad(), warnings.catch_warnings():
@@ -194,8 +194,7 @@ def _export(model_dir: Path, cache_dir: Path, model_key: str, *, quantised: bool
     """In the exporting process: the fp32 export, then its int8 version, whichever is missing."""
     fp32 = onnx_path(cache_dir, model_key, quantised=False)
     if not fp32.is_file():
-        tokenizer, model = load_hf_folder(model_dir)
-        export_onnx(model, tokenizer, fp32)
+        export_onnx(load_hf_model(model_dir), load_tokenizer(model_dir), fp32)
     int8 = onnx_path(cache_dir, model_key, quantised=True)
     if quantised and not int8.is_file():
         quantise_int8(fp32, int8)
