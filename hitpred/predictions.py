@@ -22,6 +22,7 @@ __all__ = [
     "HIT_THRESHOLD",
     "UNANSWERED",
     "answer_token",
+    "end_to_end",
     "latency_start",
     "non_finite_rows",
     "prediction_id_of",
@@ -69,6 +70,30 @@ def latency_start(
     if received is not None:
         return received, "broker"
     return scored_at, "unknown"
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_SKEW_US = CLOCK_SKEW // _US
+_DELAY_US = MAX_PRODUCER_DELAY // _US
+
+
+def end_to_end(
+    produced_at: Sequence[datetime], broker_ms: Sequence[int | None], scored_at: datetime
+) -> tuple[list[float], list[str]]:
+    """:func:`latency_start` for a whole batch, column-wise: per event, the seconds from its
+    start to ``scored_at`` and the clock it started on. Worked out in whole microseconds, so
+    every comparison and result is exactly that of :func:`latency_start` (tested)."""
+    n = len(produced_at)
+    produced = np.fromiter(((p - _EPOCH) // _US for p in produced_at), dtype=np.int64, count=n)
+    broker = np.fromiter((b or 0 for b in broker_ms), dtype=np.int64, count=n) * 1000
+    scored = (scored_at - _EPOCH) // _US
+    has_broker = broker != 0
+    reference = np.where(has_broker, broker, scored)
+    plausible = (reference - _DELAY_US <= produced) & (produced <= reference + _SKEW_US)
+    start = np.where(plausible, produced, reference)
+    clock = np.where(plausible, "produced_at", np.where(has_broker, "broker", "unknown"))
+    return ((scored - start) / 1e6).tolist(), clock.tolist()
 
 
 #: The prediction field of each served task.

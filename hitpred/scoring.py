@@ -36,7 +36,7 @@ from hitpred.predictions import (
     FIELD,
     UNANSWERED,
     answer_token,
-    latency_start,
+    end_to_end,
     non_finite_rows,
     prediction_id_of,
     task_sections,
@@ -209,6 +209,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+@dataclass(slots=True)
+class _Answers:
+    """What the models said about one batch, per task and row (see :meth:`Scorer._predict`)."""
+
+    sections: dict[Task, list[dict[str, Any] | None]] = field(default_factory=dict)
+    #: Per task and row, the answer token of the model that answered (b"" where none did).
+    tokens: dict[Task, list[bytes]] = field(default_factory=dict)
+    explanation: Explanation | None = None
+    bad: dict[int, str] = field(default_factory=dict)
+
+
 class Scorer:
     """Scores batches with a fixed set of models (see :func:`hitpred.champions.load_models`).
 
@@ -294,7 +305,7 @@ class Scorer:
         routes, unanswered = self.router.route(avail, len(tracks))
         t1 = time.perf_counter()
         try:
-            sections, explanation, bad = self._predict(frame, routes, len(tracks))
+            answers = self._predict(frame, routes, len(tracks))
         except HitPredError as exc:
             # An expected model failure condemns the whole batch; each event is still kept.
             logger.warning("scoring a batch of %d failed: %s", len(tracks), exc)
@@ -303,7 +314,7 @@ class Scorer:
             ]
             return result
         t2 = time.perf_counter()
-        self._serialize(tracks, sections, explanation, bad, unanswered, (t2 - t1) * 1000.0, result)
+        self._serialize(tracks, answers, unanswered, (t2 - t1) * 1000.0, result)
         t3 = time.perf_counter()
         result.timings_s.update({"frame": t1 - t0, "predict": t2 - t1, "serialize": t3 - t2})
         return result
@@ -332,78 +343,101 @@ class Scorer:
             self._tokens[key] = cached
         return cached[1]
 
-    def _predict(
-        self, frame: pd.DataFrame, routes: Mapping[Task, list[Route]], n: int
-    ) -> tuple[dict[Task, list[dict[str, Any] | None]], Explanation | None, dict[int, str]]:
-        """Per task, one section per row (None where unanswered); the hit contributions."""
-        sections: dict[Task, list[dict[str, Any] | None]] = {}
-        explanation: Explanation | None = None
-        bad: dict[int, str] = {}
+    def _predict(self, frame: pd.DataFrame, routes: Mapping[Task, list[Route]], n: int) -> _Answers:
+        """Per task, one section per row (None where unanswered) and its answer token; the hit
+        contributions; the rows a model gave a non-finite score."""
+        answers = _Answers()
         for task, task_routes in routes.items():
             column: list[dict[str, Any] | None] = [None] * n
+            tokens: list[bytes] = [b""] * n
+            name = FIELD.get(task, str(task))
             for route in task_routes:
                 rows = np.flatnonzero(route.rows)
                 sub = frame if route.everything else frame.iloc[rows]
                 model = route.candidate.model
                 output = model.predict(sub)
                 for i, reason in non_finite_rows(output, len(rows)).items():
-                    bad.setdefault(int(rows[i]), f"{task}: {reason}")
+                    answers.bad.setdefault(int(rows[i]), f"{task}: {reason}")
                 codes = route.codes
                 if len(codes) and (codes == codes[0]).all():  # the usual batch: one kind of input
-                    refs = [self._ref(route.candidate, int(codes[0]))] * len(codes)
+                    ref = self._ref(route.candidate, int(codes[0]))
+                    refs = [ref] * len(codes)
+                    route_tokens = [self._token(name, ref)] * len(codes)
                 else:
                     refs = [self._ref(route.candidate, int(c)) for c in codes.tolist()]
-                for row, section in zip(
-                    rows.tolist(), task_sections(task, output, refs), strict=True
-                ):
-                    column[row] = section
+                    route_tokens = [self._token(name, ref) for ref in refs]
+                sections = task_sections(task, output, refs)
+                if None in sections:  # a model without the output its task needs
+                    route_tokens = [
+                        t if s else b"" for t, s in zip(route_tokens, sections, strict=True)
+                    ]
+                if route.everything:
+                    column, tokens = sections, route_tokens
+                else:
+                    for row, section, token in zip(
+                        rows.tolist(), sections, route_tokens, strict=True
+                    ):
+                        column[row], tokens[row] = section, token
                 if task is Task.HIT:
                     rows_explained = model.explain(sub, self.top_k)
                     if rows_explained is not None:
-                        if explanation is None:
-                            explanation = [[] for _ in range(n)]
+                        if answers.explanation is None:
+                            answers.explanation = [[] for _ in range(n)]
                         for row, items in zip(rows.tolist(), rows_explained, strict=True):
-                            explanation[row] = items
-            sections[task] = column
-        return sections, explanation, bad
+                            answers.explanation[row] = items
+            answers.sections[task] = column
+            answers.tokens[task] = tokens
+        return answers
 
     def _serialize(
         self,
         tracks: Sequence[tuple[RawMessage, EnrichedTrack]],
-        sections: Mapping[Task, list[dict[str, Any] | None]],
-        explanation: Explanation | None,
-        bad_rows: Mapping[int, str],
+        answers: _Answers,
         unanswered: np.ndarray,
         predict_ms: float,
         result: BatchResult,
     ) -> None:
         n = len(tracks)
         tasks = self.router.tasks
-        fields = [(FIELD[task], sections.get(task)) for task in tasks if task in FIELD]
+        served = [task for task in tasks if task in FIELD and task in answers.sections]
+        fields = [(FIELD[task], answers.sections[task]) for task in served]
+        # Per row, what answered it, in task order: the prediction id hashes it.
+        tokens = [
+            b"".join(row) for row in zip(*(answers.tokens[task] for task in served), strict=True)
+        ]
+        if not served:
+            tokens = [b""] * n
+        releases = [track.release for _, track in tracks]
         scored_at = datetime.now(UTC)
         scored_iso = _iso(scored_at)
+        latencies, clocks = end_to_end(
+            [release.produced_at for release in releases],
+            [message.timestamp_ms for message, _ in tracks],
+            scored_at,
+        )
         score_ms = predict_ms / n
+        explanation = answers.explanation
+        bad_rows = answers.bad
         dumps = orjson.dumps
         any_unanswered = bool(unanswered.any())
-        for i, (message, track) in enumerate(tracks):
-            release = track.release
-            if i in bad_rows:
+        records = result.records
+        for i, ((message, track), release, token, end_to_end_s, clock) in enumerate(
+            zip(tracks, releases, tokens, latencies, clocks, strict=True)
+        ):
+            if bad_rows and i in bad_rows:
                 error = ModelError(f"a model returned a non-finite score ({bad_rows[i]})")
                 result.dead_letters.append(dead_letter(message, "score", error, release.event_id))
                 continue
             prediction: dict[str, Any] = {
                 "schema_version": 1,
-                "prediction_id": "",
+                "prediction_id": prediction_id_of(release.event_id, token),
                 "event_id": release.event_id,
                 "track_id": release.track_id,
             }
-            tokens: list[bytes] = []
             for name, column in fields:
-                section = column[i] if column is not None else None
+                section = column[i]
                 if section is not None:
                     prediction[name] = section
-                    tokens.append(self._token(name, section["model"]))
-            prediction["prediction_id"] = prediction_id_of(release.event_id, b"".join(tokens))
             if explanation is not None and explanation[i]:
                 prediction["contributions"] = [
                     {"feature": f, "value": v, "contribution": c} for f, v, c in explanation[i]
@@ -420,22 +454,21 @@ class Scorer:
                     for task, missing in zip(tasks, unanswered[i].tolist(), strict=True)
                     if missing
                 }
-            start, clock = latency_start(release.produced_at, message.timestamp_ms, scored_at)
-            end_to_end_s = (scored_at - start).total_seconds()
-            if clock != "unknown":
-                result.end_to_end_s.append(end_to_end_s)
-            prediction["timings"] = {
+            timings: dict[str, Any] = {
                 "enrich_ms": track.enrich_ms,
                 "score_ms": score_ms,
                 "batch_size": n,
                 "end_to_end_ms": end_to_end_s * 1000.0,
             }
             if clock != "produced_at":
-                prediction["timings"]["clock"] = clock
+                timings["clock"] = clock
+            if clock != "unknown":
+                result.end_to_end_s.append(end_to_end_s)
+            prediction["timings"] = timings
             prediction["scored_at"] = scored_iso
             if self.shadow:
                 prediction["shadow"] = True
-            result.records.append(
+            records.append(
                 OutRecord(
                     key=release.track_id.encode(),
                     value=dumps(prediction),
