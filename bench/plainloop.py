@@ -13,7 +13,6 @@ events as the worker and reports the worker's rate as a ratio of this one.
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections import defaultdict
 
@@ -22,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from hitpred import heap
 from hitpred.champions import load_models
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
@@ -72,7 +72,7 @@ async def _run(
 ) -> None:
     settings = get_settings()
     scorer = Scorer(load_models(settings))
-    gc.freeze()  # as the worker does after loading its models
+    heap.settle()  # as the worker does after loading its models
     consumer = AIOKafkaConsumer(
         source,
         bootstrap_servers=bootstrap,

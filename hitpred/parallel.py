@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hitpred import metrics
+from hitpred import heap, metrics
 from hitpred.errors import HitPredError
 from hitpred.scoring import BatchResult, OutRecord, RawMessage, Scorer
 
@@ -287,7 +287,7 @@ def _scorers(generation: Generation) -> tuple[Scorer, Scorer | None]:
         _held = (generation.number, scorer, shadow)
         gc.collect()
         # As the worker does: what stays alive leaves the cyclic GC's generations.
-        gc.freeze()
+        heap.settle()
     return _held[1], _held[2]
 
 
