@@ -25,7 +25,10 @@ from hitpred import heap
 from hitpred.champions import load_models
 from hitpred.pipeline import process_releases
 from hitpred.scoring import RawMessage, Scorer
-from hitpred.settings import get_settings
+from hitpred.settings import Settings, get_settings
+
+#: The workers' own default (HITPRED_BATCH_SIZE unset), so the defaults are what is measured.
+DEFAULT_BATCH_SIZE: int = Settings.model_fields["batch_size"].default
 
 __all__ = ["PLAIN_READY_LINE", "build_batches", "main", "send_records"]
 
@@ -124,7 +127,7 @@ async def _run(
 @click.option("--target", required=True, help="Predictions topic.")
 @click.option("--dlq", required=True, help="Dead-letter topic.")
 @click.option("--group", required=True, help="Consumer group.")
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True)
 def main(bootstrap: str, source: str, target: str, dlq: str, group: str, batch_size: int) -> None:
     """Consume, score and produce until SIGTERM."""
     asyncio.run(_run(bootstrap, source, target, dlq, group, batch_size))

@@ -51,7 +51,7 @@ import numpy as np
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.plainloop import PLAIN_READY_LINE, build_batches
+from bench.plainloop import DEFAULT_BATCH_SIZE, PLAIN_READY_LINE, build_batches
 from bench.procstats import cpu_s, descendants, peak_rss_mb, tree_peak_rss_mb
 from bench.report import print_report, summarise
 from hitpred.baseline import synthetic_release_events
@@ -406,7 +406,7 @@ def _round(
 @click.command()
 @click.option("--events", default=50_000, show_default=True, help="Backlog size.")
 @click.option("--partitions", default=4, show_default=True)
-@click.option("--batch-size", default=1000, show_default=True)
+@click.option("--batch-size", default=DEFAULT_BATCH_SIZE, show_default=True)
 @click.option("--workers", default="1", show_default=True, help="Worker counts, e.g. 1,2.")
 @click.option("--plain/--no-plain", default=True, show_default=True, help="Run the plain loop.")
 @click.option("--latency-rate", default=1000, show_default=True, help="Paced phase, events/s.")
