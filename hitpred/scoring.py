@@ -402,11 +402,8 @@ class Scorer:
         served = [task for task in tasks if task in FIELD and task in answers.sections]
         fields = [(FIELD[task], answers.sections[task]) for task in served]
         # Per row, what answered it, in task order: the prediction id hashes it.
-        tokens = [
-            b"".join(row) for row in zip(*(answers.tokens[task] for task in served), strict=True)
-        ]
-        if not served:
-            tokens = [b""] * n
+        columns = [answers.tokens[task] for task in served]
+        tokens = [b"".join(row) for row in zip(*columns, strict=True)] if columns else [b""] * n
         releases = [track.release for _, track in tracks]
         scored_at = datetime.now(UTC)
         scored_iso = _iso(scored_at)
