@@ -38,6 +38,7 @@ import orjson
 import pandas as pd
 
 from hitpred.errors import ModelError
+from hitpred.features.matrix import float_matrix
 from hitpred.features.vector import NUMERIC_FEATURES, complete_frame
 from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
 from hitpred.schemas import DESCRIPTOR_FIELDS
@@ -317,17 +318,9 @@ class BaselineXGBModel:
     feature_set: str = "release"
     features: tuple[str, ...] = NUMERIC_FEATURES
 
-    def _matrix(self, frame: pd.DataFrame) -> np.ndarray:
-        missing = [f for f in self.features if f not in frame.columns]
-        if missing:
-            raise ModelError(f"frame lacks feature columns {missing}")
-        return np.column_stack(
-            [frame[name].to_numpy(dtype=np.float32, na_value=np.nan) for name in self.features]
-        )
-
     def predict(self, frame: pd.DataFrame) -> TaskOutput:
         """Score a canonical feature frame."""
-        matrix = self._matrix(frame)
+        matrix = float_matrix(frame, self.features)
         raw = self.booster.inplace_predict(matrix)
         if self.task is Task.HIT:
             return TaskOutput(task=self.task, values=np.asarray(raw, dtype=np.float64))
@@ -344,7 +337,7 @@ class BaselineXGBModel:
             return None
         import xgboost as xgb
 
-        matrix = self._matrix(frame)
+        matrix = float_matrix(frame, self.features)
         dmatrix = xgb.DMatrix(matrix, nthread=1)
         contribs = self.booster.predict(dmatrix, pred_contribs=True, approx_contribs=True)
         contribs = contribs[:, :-1]  # the last column is the bias

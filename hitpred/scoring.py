@@ -30,6 +30,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from hitpred.errors import EventValidationError, HitPredError, ModelError
+from hitpred.features.matrix import shared_matrices
 from hitpred.features.vector import tracks_to_frame
 from hitpred.models.base import Explanation, Task, TaskModel
 from hitpred.predictions import (
@@ -301,18 +302,21 @@ class Scorer:
         t0 = time.perf_counter()
         enriched = [track for _, track in tracks]
         frame = tracks_to_frame(enriched)
-        avail = Availability.of(frame, enriched)
-        routes, unanswered = self.router.route(avail, len(tracks))
-        t1 = time.perf_counter()
-        try:
-            answers = self._predict(frame, routes, len(tracks))
-        except HitPredError as exc:
-            # An expected model failure condemns the whole batch; each event is still kept.
-            logger.warning("scoring a batch of %d failed: %s", len(tracks), exc)
-            result.dead_letters = [
-                dead_letter(m, "score", exc, event_id=t.release.event_id) for m, t in tracks
-            ]
-            return result
+        # The routing's availability test and the models that read the same columns share
+        # one matrix of them (see hitpred.features.matrix).
+        with shared_matrices(frame):
+            avail = Availability.of(frame, enriched)
+            routes, unanswered = self.router.route(avail, len(tracks))
+            t1 = time.perf_counter()
+            try:
+                answers = self._predict(frame, routes, len(tracks))
+            except HitPredError as exc:
+                # An expected model failure condemns the whole batch; each event is still kept.
+                logger.warning("scoring a batch of %d failed: %s", len(tracks), exc)
+                result.dead_letters = [
+                    dead_letter(m, "score", exc, event_id=t.release.event_id) for m, t in tracks
+                ]
+                return result
         t2 = time.perf_counter()
         self._serialize(tracks, answers, unanswered, (t2 - t1) * 1000.0, result)
         t3 = time.perf_counter()
