@@ -16,6 +16,11 @@ champions, all tasks, hit contributions), descriptors-only synthetic releases:
 3. Latency (first worker count only): releases published at a paced ``--latency-rate`` to the
    idle worker(s); latency = produced_at -> the prediction read by this process's consumer.
 
+``--cores-per-worker K`` gives each worker (and the plain loop) K cores of its own (CPU
+affinity, inherited by its scoring processes), as if each ran on a K-core machine: with it,
+``workers=2 / workers=1`` measures how throughput scales with workers, which the shared default
+cannot once one worker fills the machine.
+
 Each contender has its own topics and group, and runs alone (never two at once). The burst is
 published only once every process of the contender is ready and its consumer group is stable
 with all of them in it: a backlog waiting before the start would be drained by whichever worker
@@ -51,33 +56,14 @@ import numpy as np
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient
 
+from bench.paced import Record, paced_latency, records, restamp
 from bench.plainloop import DEFAULT_BATCH_SIZE, PLAIN_READY_LINE, build_batches
 from bench.procstats import cpu_s, descendants, peak_rss_mb, tree_peak_rss_mb
 from bench.report import print_report, summarise
-from hitpred.baseline import synthetic_release_events
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, wait_logged, wait_worker_ready
 
 __all__ = ["main"]
-
-Record = tuple[bytes | None, bytes]
-
-
-def _records(n: int, seed: int) -> list[Record]:
-    base = synthetic_release_events(min(n, 20_000), seed=seed)
-    out: list[Record] = []
-    for i in range(n):
-        event = dict(base[i % len(base)])
-        event["event_id"] = f"bench-{seed}-{i}"
-        event["track_id"] = f"{event['track_id']}-{i}"
-        out.append((event["track_id"].encode(), orjson.dumps(event)))
-    return out
-
-
-def _restamp(records: list[Record]) -> list[Record]:
-    """Set produced_at to now, just before publishing."""
-    now = dt.datetime.now(dt.UTC).isoformat()
-    return [(k, orjson.dumps({**orjson.loads(v), "produced_at": now})) for k, v in records]
 
 
 async def _burst(
@@ -120,7 +106,7 @@ async def _burst(
         sources = [TopicPartition(topics["releases"], p) for p in partitions]
         consumer.assign(assigned)
         await consumer.seek_to_beginning(*assigned)
-        batches = await build_batches(producer, topics["releases"], _restamp(backlog))
+        batches = await build_batches(producer, topics["releases"], restamp(backlog))
         await _wait_group(admin, *group)
         mark(-1.0)
         began = time.perf_counter()
@@ -202,13 +188,24 @@ class _Bench:
         partitions: int,
         batch_size: int,
         scoring_processes: int | None = None,
+        cores_per_worker: int | None = None,
     ) -> None:
         self.stack = stack
         self.tag = tag
         self.partitions = partitions
         self.batch_size = batch_size
         self.scoring_processes = scoring_processes
+        self.cores_per_worker = cores_per_worker
         self.workdir = stack.workdir
+
+    def cores(self, i: int) -> frozenset[int] | None:
+        """The CPUs of the ``i``-th contender process: its own ``cores_per_worker``
+        of them, or None (all of them, shared) without ``--cores-per-worker``."""
+        k = self.cores_per_worker
+        if k is None:
+            return None
+        usable = sorted(os.sched_getaffinity(0))  # main() checked that there are enough
+        return frozenset(usable[i * k : (i + 1) * k])
 
     def topics(self, name: str) -> dict[str, str]:
         topics = {
@@ -255,6 +252,7 @@ class _Bench:
             ],
             log_path=self.workdir / f"{self.tag}-plain.log",
             env={**os.environ, **self.stack.env(), "HITPRED_STATE_DIR": str(self.workdir)},
+            cores=self.cores(0),  # as one worker's
         )
         loop.start()
         try:
@@ -286,13 +284,18 @@ class _Bench:
             "HITPRED_METRICS_PORT": "0",
             "HITPRED_REBALANCE_TIMEOUT_S": "2",
             # As `hitpred worker --processes N` starts them: the N processes on this host
-            # divide its cores among their scoring processes.
-            "HITPRED_WORKER_PROCESSES": str(n),
+            # divide its cores among their scoring processes (with --cores-per-worker, each
+            # has cores of its own, as on a machine of its own).
+            "HITPRED_WORKER_PROCESSES": str(n if self.cores_per_worker is None else 1),
         }
         if self.scoring_processes is not None:
             env["HITPRED_SCORING_PROCESSES"] = str(self.scoring_processes)
         started = [
-            self.stack.start_worker(env=env, log_path=self.workdir / f"{self.tag}-w{n}-{i}.log")
+            self.stack.start_worker(
+                env=env,
+                log_path=self.workdir / f"{self.tag}-w{n}-{i}.log",
+                cores=self.cores(i),
+            )
             for i in range(n)
         ]
         try:
@@ -302,7 +305,7 @@ class _Bench:
             pids = [w.pid for w in started if w.pid]
             result = self.drain(t, group, pids, backlog, ids, timeout)
             if latency is not None:
-                result["latency_ms"] = self._latency(t, *latency, timeout)
+                result["latency_ms"] = paced_latency(self.stack.bootstrap, t, *latency, timeout)
             result["peak_rss_mb"] = [tree_peak_rss_mb(w.pid) for w in started]
             result["processes"] = [1 + len(descendants(w.pid)) for w in started if w.pid]
             result["alive"] = all(w.alive for w in started)
@@ -310,75 +313,6 @@ class _Bench:
             for worker in started:
                 self.stack.stop_process(worker)
         return result
-
-    def _latency(
-        self, topics: dict[str, str], rate: int, seconds: int, timeout: float
-    ) -> dict[str, float]:
-        """Paced releases through one open producer; predictions read by a consumer that
-        waits at most 10 ms on the broker. Latency is measured here (wall clock): from the
-        moment a release is handed to the producer to the moment its prediction is read."""
-        from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-        paced = _records(rate * seconds, seed=2)
-        ids = {orjson.loads(v)["event_id"] for _, v in paced}
-        produced: dict[str, float] = {}
-        arrivals: dict[str, float] = {}
-        scored_ms: list[float] = []
-        bootstrap = self.stack.bootstrap
-
-        async def read(consumer: AIOKafkaConsumer) -> None:
-            while len(arrivals) < len(ids):
-                fetched = await consumer.getmany(timeout_ms=100)
-                now = time.time()
-                for records in fetched.values():
-                    for r in records:
-                        prediction = orjson.loads(r.value)
-                        if prediction["event_id"] in ids:
-                            arrivals.setdefault(prediction["event_id"], now)
-                            scored_ms.append(prediction["timings"]["end_to_end_ms"])
-
-        async def run() -> None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
-            )
-            producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1, acks="all")
-            await consumer.start()
-            await producer.start()
-            try:
-                partitions = await producer.partitions_for(topics["predictions"])
-                consumer.assign([TopicPartition(topics["predictions"], p) for p in partitions])
-                await consumer.seek_to_end()
-                reader = asyncio.ensure_future(read(consumer))
-                chunk = max(1, rate // 50)  # 50 sends per second
-                for start in range(0, len(paced), chunk):
-                    began = time.perf_counter()
-                    part = _restamp(paced[start : start + chunk])
-                    stamp = time.time()
-                    for key, value in part:
-                        produced[orjson.loads(value)["event_id"]] = stamp
-                        await producer.send(topics["releases"], value, key=key)
-                    await asyncio.sleep(max(0.0, 1 / 50 - (time.perf_counter() - began)))
-                await asyncio.wait_for(reader, timeout)
-            finally:
-                await consumer.stop()
-                await producer.stop()
-
-        asyncio.run(run())
-        ms = np.array([(arrivals[i] - produced[i]) * 1000 for i in ids if i in arrivals])
-        if len(ms) < len(ids):
-            raise click.ClickException(f"only {len(ms)} of {len(ids)} paced predictions arrived")
-        p50, p95, p99, top = np.percentile(ms, [50, 95, 99, 100])
-        s50, s99 = np.percentile(scored_ms, [50, 99])
-        return {
-            "rate": rate,
-            "seconds": seconds,
-            "p50": p50,
-            "p95": p95,
-            "p99": p99,
-            "max": top,
-            "scored_p50": s50,
-            "scored_p99": s99,
-        }
 
 
 def _round(
@@ -426,6 +360,14 @@ def _round(
     default=None,
     help="HITPRED_SCORING_PROCESSES for every worker [default: unset, the workers' own rule].",
 )
+@click.option(
+    "--cores-per-worker",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Give each worker (and the plain loop) this many cores of its own, as if each ran "
+    "on a machine of that size: how throughput scales with workers [default: the workers "
+    "share every core, as `hitpred worker --processes N` runs them].",
+)
 def main(
     events: int,
     partitions: int,
@@ -437,10 +379,17 @@ def main(
     json_path: Path | None,
     timeout: float,
     scoring_processes: int | None,
+    cores_per_worker: int | None,
     rounds: int,
 ) -> None:
     """Measure workers' end-to-end throughput and latency against a hand-written loop."""
     counts = [int(c) for c in workers.split(",") if c.strip()]
+    usable = len(os.sched_getaffinity(0))
+    if cores_per_worker is not None and max(counts) * cores_per_worker > usable:
+        raise click.UsageError(
+            f"--cores-per-worker {cores_per_worker} for {max(counts)} workers needs "
+            f"{max(counts) * cores_per_worker} cores; this machine has {usable} usable"
+        )
     tag = uuid.uuid4().hex[:8]
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"hitpred-bench-{tag}"
     report: dict[str, object] = {
@@ -452,8 +401,9 @@ def main(
         "partitions": partitions,
         "batch_size": batch_size,
         "scoring_processes": "default" if scoring_processes is None else scoring_processes,
+        "cores_per_worker": "shared" if cores_per_worker is None else cores_per_worker,
     }
-    backlog = _records(events, seed=1)
+    backlog = records(events, seed=1)
     ids = {orjson.loads(v)["event_id"] for _, v in backlog}
     settings = Settings(state_dir=workdir, metrics_port=0)
     runs: list[dict[str, object]] = []
@@ -463,7 +413,14 @@ def main(
                 runs.append(
                     _round(
                         # Each round on topics and groups of its own.
-                        _Bench(stack, f"{tag}r{r}", partitions, batch_size, scoring_processes),
+                        _Bench(
+                            stack,
+                            f"{tag}r{r}",
+                            partitions,
+                            batch_size,
+                            scoring_processes,
+                            cores_per_worker,
+                        ),
                         counts,
                         plain,
                         (latency_rate, latency_seconds) if latency_rate else None,

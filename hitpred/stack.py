@@ -19,6 +19,7 @@ import asyncio
 import atexit
 import contextlib
 import ctypes
+import functools
 import logging
 import os
 import shutil
@@ -98,11 +99,14 @@ def valkey_binary() -> Path:
     return Path(get_binary_path())
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Ask the kernel to SIGTERM this child when its parent dies (Linux only)."""
+def _prepare_child(cores: frozenset[int] | None) -> None:  # pragma: no cover - in the child
+    """Between fork and exec: ask the kernel to SIGTERM this child when its parent dies (Linux
+    only), and keep it on ``cores`` when given."""
     if sys.platform.startswith("linux"):
         with contextlib.suppress(Exception):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if cores is not None:
+        os.sched_setaffinity(0, cores)
 
 
 @dataclass
@@ -114,6 +118,8 @@ class ManagedProcess:
     log_path: Path
     env: Mapping[str, str] | None = None
     cwd: Path | None = None
+    #: CPUs the process (and every process it starts) may run on; None: any.
+    cores: frozenset[int] | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     def start(self) -> None:
@@ -128,7 +134,7 @@ class ManagedProcess:
                 env=dict(self.env) if self.env is not None else None,
                 cwd=self.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=functools.partial(_prepare_child, self.cores),
             )
         logger.debug("started %s (pid %d): %s", self.name, self.process.pid, " ".join(self.argv))
 
@@ -394,11 +400,14 @@ class Stack:
         env: Mapping[str, str] | None = None,
         log_path: Path | None = None,
         loglevel: str = "info",
+        cores: frozenset[int] | None = None,
     ) -> ManagedProcess:
         """Start a HitPred worker (``python -m streams worker``) against this stack.
 
-        ``env`` adds ``HITPRED_*`` overrides (app id, topics...). The worker is stopped with
-        the stack, before the broker, so it can commit and leave its group cleanly.
+        ``env`` adds ``HITPRED_*`` overrides (app id, topics...); ``cores`` keeps it and its
+        scoring processes on those CPUs (its default count of scoring processes follows
+        them). The worker is stopped with the stack, before the broker, so it can commit and
+        leave its group cleanly.
         """
         worker = ManagedProcess(
             name="worker",
@@ -413,6 +422,7 @@ class Stack:
             ],
             log_path=log_path or self.workdir / f"worker-{len(self.processes)}.log",
             env={**os.environ, **self.env(), **(env or {})},
+            cores=cores,
         )
         self.processes.append(worker)
         worker.start()
