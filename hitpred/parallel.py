@@ -1,4 +1,4 @@
-"""Scoring processes: a worker's batches scored on the machine's other cores.
+"""Scoring processes: a worker's batches scored on every core of its share of the machine.
 
 Scoring a descriptors-only batch is pure Python and numpy under the GIL (decode, validate,
 frame, predict, serialise: ~45 ms per 1,000 releases here), so a second thread would only

@@ -104,10 +104,14 @@ class Settings(BaseSettings):
         ge=0,
         le=64,
         description="Processes a worker scores descriptors-only batches in, beside its own "
-        "(which keeps fetching, producing, committing and enrichment): the cores it does not "
-        "use itself. Unset: the usable cores (affinity, container CPU quota) divided among "
-        "worker_processes, minus one each, at most 8 (1 on 2 cores and one worker process; 0 "
-        "on one core). 0: score in the worker process. HITPRED_SCORING_PROCESSES.",
+        "(which keeps fetching, producing, committing and enrichment). Unset: the usable cores "
+        "(affinity, container CPU quota) divided among worker_processes, when that gives a "
+        "worker process two or more (at most 8), else 0 (2 on 2 cores and one worker process; "
+        "0 for each of two). The worker's own process needs well under a core for the broker "
+        "work, so one scoring process per core (not one per core beyond its own) keeps every "
+        "core busy: on 2 cores one worker drained 16,828-19,938 events/s with 2 against "
+        "10,543-10,704 with 1 (interleaved `python -m bench --scoring-processes N` rounds, "
+        "2026-12-03). 0: score in the worker process. HITPRED_SCORING_PROCESSES.",
     )
     worker_processes: int = Field(
         default=1,
@@ -335,12 +339,14 @@ class Settings(BaseSettings):
     @property
     def scoring_process_count(self) -> int:
         """``scoring_processes``, or when unset: the cores this process may use (affinity and a
-        container's CPU quota) shared among ``worker_processes``, minus the worker's own, at
-        most :data:`MAX_AUTO_SCORING_PROCESSES` (each holds a copy of the models)."""
+        container's CPU quota) shared among ``worker_processes``, at most
+        :data:`MAX_AUTO_SCORING_PROCESSES` (each holds a copy of the models); none with less
+        than two cores per worker process (one scoring process would only take turns with
+        the worker's own on one core: it scores on its event loop instead)."""
         if self.scoring_processes is not None:
             return self.scoring_processes
-        share = usable_cores() // self.worker_processes - 1
-        return max(0, min(share, MAX_AUTO_SCORING_PROCESSES))
+        share = usable_cores() // self.worker_processes
+        return min(share, MAX_AUTO_SCORING_PROCESSES) if share >= 2 else 0
 
     @property
     def role_set(self) -> frozenset[str]:

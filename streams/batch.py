@@ -17,10 +17,10 @@ Work is overlapped: while batch N is produced and its acknowledgements awaited, 
 are computed (aiokafka's fetcher prefetches in the background). Where it is computed:
 
 - descriptors-only batches, when the worker has scoring processes (``HITPRED_SCORING_PROCESSES``,
-  by default the cores beyond its own, see :mod:`hitpred.parallel`): in those processes, up to
-  two batches per process in flight while there is a backlog (one batch in all once caught
-  up, so that light-load events gather into it), so the worker process keeps only the broker
-  work;
+  by default one per core of the worker's share, see :mod:`hitpred.parallel`): in those
+  processes, up to two batches per process in flight while there is a backlog (one batch in
+  all once caught up, so that light-load events gather into it), so the worker process keeps
+  only the broker work;
 - batches that need the lyrics encoder or audio analysis: in the stage's executor thread (the
   models live in the worker process);
 - descriptors-only batches without scoring processes: on the event loop itself (with the GIL a

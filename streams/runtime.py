@@ -6,9 +6,9 @@ cache) through :func:`hitpred.enrichment.stage.build_enricher`, in the executors
 loop keeps heartbeating. Stages wait for :meth:`Runtime.wait_ready` before their first batch.
 Each stage has its own executor thread (a worker with both roles runs one fused stage, see
 :mod:`streams.batch`), so on a split worker a batch of audio analysis never holds up scoring.
-A worker that scores also runs scoring processes on the cores it does not use itself
-(:class:`hitpred.parallel.ScoringPool`); every scorer set it serves is staged for them, so they
-switch models between the same two batches as the worker.
+A worker that scores also runs scoring processes, one per core of its share of the machine when
+that is two or more (:class:`hitpred.parallel.ScoringPool`); every scorer set it serves is
+staged for them, so they switch models between the same two batches as the worker.
 """
 
 from __future__ import annotations

@@ -142,16 +142,31 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
     asyncio.run(run())
 
 
-def test_scoring_processes_default_to_the_cores_a_worker_process_does_not_use() -> None:
-    cores = usable_cores()
-    assert 1 <= cores <= len(os.sched_getaffinity(0))
-    assert Settings(scoring_processes=3).scoring_process_count == 3
-    assert Settings(scoring_processes=0).scoring_process_count == 0
-    assert Settings().scoring_process_count == max(0, cores - 1)
-    assert Settings(worker_processes=cores).scoring_process_count == 0
-    assert Settings(worker_processes=max(1, cores // 2)).scoring_process_count == min(
-        8, cores // max(1, cores // 2) - 1
-    )
+def test_usable_cores_are_at_most_the_affinity() -> None:
+    assert 1 <= usable_cores() <= len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "expected"),
+    [
+        (1, 1, 0),  # one core: the worker scores on its own event loop
+        (2, 1, 2),  # one scoring process per core: the worker's own needs well under one
+        (2, 2, 0),  # a core per worker process
+        (3, 2, 0),
+        (4, 2, 2),
+        (8, 1, 8),
+        (64, 1, 8),  # each process holds a copy of the models: at most 8 unless asked
+        (64, 16, 4),
+    ],
+)
+def test_scoring_processes_default_to_the_worker_process_s_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, expected: int
+) -> None:
+    monkeypatch.setattr("hitpred.settings.usable_cores", lambda: cores)
+    assert Settings(worker_processes=workers).scoring_process_count == expected
+    # Asked for, the count is taken as it is.
+    assert Settings(worker_processes=workers, scoring_processes=3).scoring_process_count == 3
+    assert Settings(worker_processes=workers, scoring_processes=0).scoring_process_count == 0
 
 
 def test_a_container_cpu_quota_limits_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
