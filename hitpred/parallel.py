@@ -125,6 +125,23 @@ class ScoringPool:
         if self._executor is not None:
             self._load_everywhere(generation, spread=False).add_done_callback(_ignore)
 
+    async def load(self, generation: Generation, timeout: float) -> bool:
+        """Load ``generation`` in every process once they are up, and wait for it. A worker
+        says it is ready only after this: a process's first load imports the models' libraries
+        (xgboost, scikit-learn, scipy: seconds on 2 cores), which its first batches would
+        otherwise wait for. False (logged) when it failed or took over ``timeout`` seconds:
+        a process then loads the models with its first batch."""
+        started = time.perf_counter()
+        try:
+            if self._warm is not None:  # every process initialised, so each takes one job
+                await asyncio.wait_for(asyncio.shield(self._warm), timeout)
+            await asyncio.wait_for(self._load_everywhere(generation, spread=True), timeout)
+        except Exception as exc:  # TimeoutError, a process that died, the pool shut down
+            logger.warning("the scoring processes did not load the models: %r", exc)
+            return False
+        logger.info("scoring processes loaded the models in %.1fs", time.perf_counter() - started)
+        return True
+
     def _load_everywhere(
         self, generation: Generation | None, *, spread: bool
     ) -> asyncio.Future[Any]:

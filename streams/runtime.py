@@ -43,6 +43,10 @@ __all__ = ["Runtime", "build_scorers", "describe_models", "export_model_info"]
 
 logger = logging.getLogger(__name__)
 
+#: At start, how long the scoring processes may take to load the first models before the
+#: worker says it is ready anyway.
+POOL_LOAD_TIMEOUT_S = 120.0
+
 T = TypeVar("T")
 A = TypeVar("A")
 
@@ -129,6 +133,10 @@ class Runtime(Service):
             generation = await loop.run_in_executor(
                 self.executor, self.stage_for_pool, scorer, shadow
             )
+            if self.pool is not None and generation is not None:
+                # Ready means the scoring processes hold the models too (best effort: on a
+                # failure they load them with their first batch).
+                await self.pool.load(generation, POOL_LOAD_TIMEOUT_S)
             self.swap_scorer(scorer, shadow, generation)
             models = scorer.models
         except asyncio.CancelledError:

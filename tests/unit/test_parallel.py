@@ -142,6 +142,35 @@ def test_a_dead_scoring_process_is_replaced_and_says_so() -> None:
     asyncio.run(run())
 
 
+def test_the_first_models_are_loaded_in_every_process_before_the_worker_is_ready(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scorer = Scorer(train_baseline())
+
+    async def run() -> None:
+        pool = ScoringPool(2)
+        try:
+            generation = pool.stage(scorer, None)
+            pool.start()
+            assert await pool.load(generation, timeout=120)
+            assert pool.ready
+            # A generation whose file is gone: reported, not raised (the worker starts anyway
+            # and the processes load the models with their first batch).
+            gone = Generation(generation.number + 1, generation.path + ".gone")
+            assert not await pool.load(gone, timeout=120)
+            # Too slow for the bound: the same.
+            assert not await pool.load(generation, timeout=0.0)
+            wire = _wire(50)
+            assert len((await pool.run(generation, "pipeline", wire)).records) == 50
+        finally:
+            pool.close()
+
+    asyncio.run(run())
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2
+    assert all("did not load the models" in w for w in warnings)
+
+
 def test_usable_cores_are_at_most_the_affinity() -> None:
     assert 1 <= usable_cores() <= len(os.sched_getaffinity(0))
 
