@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.hitpred-installed
 
-.PHONY: install demo test test-unit test-integration lint bench clean
+.PHONY: install demo test test-unit test-integration lint bench bench-scaling clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m bench --events 50000 --workers 1,2 --rounds 3
+
+# How throughput scales with workers: each worker (and the plain loop) on a core of its own.
+bench-scaling: $(STAMP)
+	$(PY) -m bench --events 50000 --workers 1,2 --rounds 3 --cores-per-worker 1 --latency-rate 0
 
 clean:
 	rm -rf $(VENV) var reports .pytest_cache
