@@ -14,7 +14,7 @@ Reading guide:
 - ``routing``      per release and task, the champion whose inputs the release carries
 - ``scoring``      batch scoring of release events into predictions
 - ``pipeline``     releases -> predictions in one pass (decode once, enrich, score)
-- ``parallel``     scoring processes: a worker's batches scored on its spare cores
+- ``parallel``     scoring processes: a worker's batches scored on every core it has
 - ``json_keys``    repeated JSON keys refused, cheaply for the common case
 - ``stack``        the embedded development stack (tansu broker, Valkey)
 - ``cli``          the ``hitpred`` command
