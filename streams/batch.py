@@ -216,8 +216,9 @@ class BatchStage(Service):
                     except ConsumerStoppedError:
                         stopped, fetched = True, {}
                     if fetched:
-                        inflight.append(self._start(consumer, fetched))
-                        caught_up = inflight[-1][1] < self.batch_size
+                        started = self._start(consumer, fetched)
+                        inflight.append(started)
+                        caught_up = started[1] < self.batch_size  # its size
                     self._report_lag(consumer)
                 while inflight and inflight[0][0].done():
                     future, size, offsets = inflight.popleft()
