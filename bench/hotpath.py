@@ -14,8 +14,9 @@ import orjson
 from hitpred.baseline import synthetic_release_events, train_baseline
 from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
+from hitpred.intake import RawMessage
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 
 
 @click.command()

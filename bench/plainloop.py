@@ -23,8 +23,9 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from hitpred import heap
 from hitpred.champions import load_models
+from hitpred.intake import RawMessage
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 from hitpred.settings import Settings, get_settings
 
 #: The workers' own default (HITPRED_BATCH_SIZE unset), so the defaults are what is measured.

@@ -9,10 +9,11 @@ without that second parse.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import jiter
 
-__all__ = ["duplicate_key", "may_repeat_a_key"]
+__all__ = ["duplicate_key", "may_repeat_a_key", "may_repeat_a_key_in_any"]
 
 
 def duplicate_key(raw: bytes | str) -> str | None:
@@ -53,3 +54,16 @@ def may_repeat_a_key(raw: bytes | str, distinct: int) -> bool:
         or data.find(b'\\"') >= 0
         or _QUOTE_THEN_SPACE.search(data) is not None
     )
+
+
+def may_repeat_a_key_in_any(raws: Sequence[bytes], distinct: int) -> bool:
+    """:func:`may_repeat_a_key` for a whole batch of *valid* release documents at once, with
+    ``distinct`` the sum of their distinct keys: ~0.5 ms instead of ~3.5 ms per 1,000.
+
+    False only when no document of the batch can repeat a key, for the same reason: joined
+    with NUL bytes (which no pattern looked for holds, so no match spans two documents), each
+    count is the sum of the documents' counts; with no escaped quote and no quote before white
+    space anywhere, each document's count is at least its distinct keys, so equal sums leave no
+    document room for a repeat. True: check each document (the answer says nothing of which).
+    """
+    return bool(raws) and may_repeat_a_key(b"\0".join(raws), distinct)

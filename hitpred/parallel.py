@@ -44,7 +44,8 @@ from typing import Any
 
 from hitpred import heap, metrics
 from hitpred.errors import HitPredError
-from hitpred.scoring import BatchResult, OutRecord, RawMessage, Scorer
+from hitpred.intake import BatchResult, OutRecord, RawMessage
+from hitpred.scoring import Scorer
 
 __all__ = ["POOL_STAGES", "Generation", "ScoringPool", "ScoringPoolBroken"]
 

@@ -15,16 +15,9 @@ from collections.abc import Sequence
 
 from hitpred.enrichment.enricher import Enricher
 from hitpred.errors import EnrichmentError, NeedsEnrichment
+from hitpred.intake import BatchResult, RawMessage, dead_letter, enrich_batch, validate_batch
 from hitpred.schemas import EnrichedTrack
-from hitpred.scoring import (
-    BatchResult,
-    RawMessage,
-    Scorer,
-    add_shadow,
-    dead_letter,
-    enrich_batch,
-    validate_batch,
-)
+from hitpred.scoring import Scorer, add_shadow
 
 __all__ = ["process_releases"]
 

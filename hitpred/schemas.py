@@ -47,6 +47,7 @@ __all__ = [
     "describe_validation_error",
     "descriptor_values",
     "popularity_tier",
+    "repeated_key",
     "utcnow",
 ]
 
@@ -440,19 +441,24 @@ def describe_validation_error(error: ValidationError, limit: int = 5) -> str:
     return "; ".join(parts)
 
 
-def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseEvent:
+def decode_release(
+    raw: bytes | str, key: bytes | str | None = None, *, check_repeats: bool = True
+) -> ReleaseEvent:
     """Parse one ``hitpred.releases.v1`` message value.
 
     Raises :class:`EventValidationError` with a readable reason when the bytes are not JSON,
     not an object, repeat a key, fail the schema, or disagree with the message key.
+    ``check_repeats=False`` leaves the repeated-key test to the caller, who runs it on a
+    whole batch at once (:func:`hitpred.json_keys.may_repeat_a_key_in_any`, then
+    :func:`repeated_key` where that cannot rule a repeat out).
     """
     try:
         # Strict: a boolean or a string is not a number, a date-time is not a date.
         event = ReleaseEvent.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         raise EventValidationError(describe_validation_error(exc)) from exc
-    if may_repeat_a_key(raw, len(event.__pydantic_fields_set__)):
-        repeated = duplicate_key(raw)
+    if check_repeats:
+        repeated = repeated_key(raw, event)
         if repeated is not None:
             raise EventValidationError(repeated)
     if key is not None:
@@ -462,3 +468,11 @@ def decode_release(raw: bytes | str, key: bytes | str | None = None) -> ReleaseE
                 f"message key {key_text!r} does not match track_id {event.track_id!r}"
             )
     return event
+
+
+def repeated_key(raw: bytes | str, event: ReleaseEvent) -> str | None:
+    """Why ``raw``, the valid document ``event`` was decoded from, is refused for repeating a
+    key, or None (the second parse only where :func:`may_repeat_a_key` cannot rule it out)."""
+    if may_repeat_a_key(raw, len(event.__pydantic_fields_set__)):
+        return duplicate_key(raw)
+    return None

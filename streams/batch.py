@@ -56,8 +56,8 @@ from mode import Service
 
 from hitpred import metrics
 from hitpred.errors import NeedsEnrichment
+from hitpred.intake import BatchResult, RawMessage
 from hitpred.parallel import Generation, ScoringPool, ScoringPoolBroken
-from hitpred.scoring import BatchResult, RawMessage
 from streams.publish import transient
 from streams.runtime import Runtime
 

@@ -29,11 +29,12 @@ from hitpred.champions import load_models, load_shadow_models
 from hitpred.enrichment import Enricher
 from hitpred.enrichment.stage import build_enricher, enrich_messages
 from hitpred.errors import IntegrityError
+from hitpred.intake import BatchResult, OutRecord, RawMessage
 from hitpred.models.base import Task, TaskModel
 from hitpred.parallel import POOL_STAGES, Generation, ScoringPool
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
-from hitpred.scoring import BatchResult, OutRecord, RawMessage, Scorer
+from hitpred.scoring import Scorer
 from hitpred.settings import Settings
 from hitpred.stack import WORKER_READY_LINE
 from streams.deadletter import log_dead_letters

@@ -98,7 +98,7 @@ def read_release_file(path: Path) -> Iterator[ReadRow]:
 
 def _worker_verdict(key: bytes | None, value: bytes) -> str | None:
     """Why the worker would dead-letter this message at validation, or None."""
-    from hitpred.scoring import RawMessage, validate_batch
+    from hitpred.intake import RawMessage, validate_batch
 
     _, dead = validate_batch([RawMessage(value=value, key=key)])
     return dead[0].reason if dead else None

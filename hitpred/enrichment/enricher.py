@@ -32,8 +32,8 @@ from hitpred import metrics
 from hitpred.enrichment.cache import EmbeddingCache, content_hash
 from hitpred.errors import EnrichmentError, HitPredError
 from hitpred.features.vector import ESTIMABLE_DESCRIPTORS
+from hitpred.intake import carries_descriptors
 from hitpred.schemas import Embedding, EnrichedTrack, InputKind, ReleaseEvent
-from hitpred.scoring import carries_descriptors
 
 __all__ = ["ANALYSIS_VERSION", "AudioEmbedder", "EnrichLimits", "Enricher", "LyricsEmbedder"]
 

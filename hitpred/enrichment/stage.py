@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from hitpred.enrichment.cache import EmbeddingCache
 from hitpred.enrichment.enricher import AudioEmbedder, Enricher, EnrichLimits
 from hitpred.errors import EnrichmentError, MissingExtraError
-from hitpred.scoring import BatchResult, OutRecord, RawMessage, dead_letter, validate_batch
+from hitpred.intake import BatchResult, OutRecord, RawMessage, dead_letter, validate_batch
 
 if TYPE_CHECKING:
     from hitpred.settings import Settings

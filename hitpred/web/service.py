@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 
 from hitpred import metrics
 from hitpred.enrichment.enricher import Enricher
+from hitpred.intake import BatchResult, RawMessage
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter
-from hitpred.scoring import BatchResult, RawMessage, Scorer
+from hitpred.scoring import Scorer
 
 if TYPE_CHECKING:
     from hitpred.settings import Settings

@@ -19,9 +19,10 @@ from hypothesis import strategies as st
 
 from hitpred.baseline import synthetic_release_events
 from hitpred.cli.events import read_release_file
+from hitpred.intake import RawMessage, validate_batch
 from hitpred.models.base import Task, TaskModel
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer, validate_batch
+from hitpred.scoring import Scorer
 
 GOOD = synthetic_release_events(3, seed=71)
 FIELDS = list(GOOD[0])

@@ -18,10 +18,11 @@ import pytest
 
 from hitpred.baseline import synthetic_release_events, train_baseline
 from hitpred.errors import NeedsEnrichment
+from hitpred.intake import RawMessage
 from hitpred.models.base import Task
 from hitpred.parallel import Generation, ScoringPool, ScoringPoolBroken, Wire, _private_dir
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 from hitpred.settings import Settings, usable_cores
 
 #: What differs between two scorings of the same release (clock readings).

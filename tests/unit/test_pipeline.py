@@ -8,9 +8,10 @@ import pytest
 from hitpred.baseline import malformed_release_messages, synthetic_release_events
 from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
+from hitpred.intake import RawMessage
 from hitpred.models.base import Task, TaskModel
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 from tests.unit.enrichment.test_enricher import CountingEncoder
 
 

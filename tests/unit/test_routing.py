@@ -11,9 +11,10 @@ import orjson
 import pandas as pd
 
 from hitpred.features.vector import GTZAN_FEATURES, embedding_columns
+from hitpred.intake import RawMessage
 from hitpred.models.base import Explanation, Task, TaskOutput
 from hitpred.schemas import DESCRIPTOR_FIELDS, Embedding, EnrichedTrack, ReleaseEvent
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 
 LYRICS = embedding_columns("lyrics_emb_", 4)
 #: What audio analysis yields: the five estimable descriptors.

@@ -21,14 +21,11 @@ from hitpred.baseline import (
 from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
 from hitpred.errors import ModelError
+from hitpred.intake import RawMessage, validate_batch
 from hitpred.models.base import Explanation, Task, TaskModel, TaskOutput
 from hitpred.pipeline import process_releases
 from hitpred.schemas import DeadLetter, EnrichedTrack, Prediction, popularity_tier
-from hitpred.scoring import (
-    RawMessage,
-    Scorer,
-    validate_batch,
-)
+from hitpred.scoring import Scorer
 
 
 def _message(event: dict[str, object], offset: int, topic: str = "releases") -> RawMessage:

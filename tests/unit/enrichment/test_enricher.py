@@ -14,8 +14,8 @@ from hitpred.enrichment import EmbeddingCache, Enricher, EnrichLimits
 from hitpred.enrichment.stage import enrich_messages
 from hitpred.errors import EnrichmentError
 from hitpred.features.vector import ESTIMABLE_DESCRIPTORS, GTZAN_FEATURES
+from hitpred.intake import RawMessage
 from hitpred.schemas import DESCRIPTOR_FIELDS, EnrichedTrack, ReleaseEvent
-from hitpred.scoring import RawMessage
 
 CLIP = Path(__file__).resolve().parents[3].parent / "shared" / "audio"
 

@@ -11,8 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hitpred.enrichment import Enricher
+from hitpred.intake import RawMessage
 from hitpred.pipeline import process_releases
-from hitpred.scoring import RawMessage, Scorer
+from hitpred.scoring import Scorer
 from tests.unit.web.conftest import ALLOWED_HOST
 
 #: Fields that depend on when (and in which batch) a release was scored.
