@@ -8,7 +8,10 @@ under load reaches seconds, and batch sizes are counts, not seconds.
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Sequence
 
+import numpy as np
 from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
@@ -41,6 +44,7 @@ __all__ = [
     "SCORING_PROCESS_RESTARTS",
     "SHADOW_PREDICTIONS",
     "STAGE_LATENCY",
+    "observe_many",
     "serve_metrics",
 ]
 
@@ -173,6 +177,30 @@ HTTP_PREDICTIONS = Counter(
     "Releases submitted over HTTP, per outcome (scored, or the stage that refused them).",
     ["outcome"],
 )
+
+
+def observe_many(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe(v)`` for every value, in one pass: one increment per bucket hit
+    rather than a locked increment and a bucket search per value (~2.5 ms per 1,000 events on
+    the worker's event loop). Same counts and sum as observing one by one (tested); a
+    histogram without the attributes this relies on is observed one by one."""
+    bounds = getattr(histogram, "_upper_bounds", None)
+    buckets = getattr(histogram, "_buckets", None)
+    total = getattr(histogram, "_sum", None)
+    if bounds is None or buckets is None or total is None or len(bounds) != len(buckets):
+        for value in values:
+            histogram.observe(value)
+        return
+    if not len(values):
+        return
+    array = np.asarray(values, dtype=np.float64)
+    # The first bucket whose upper bound is >= the value, as observe() looks for it; NaN
+    # lands past the last bound (+Inf) and, as with observe(), in no bucket.
+    slots = np.searchsorted(np.asarray(bounds, dtype=np.float64), array, side="left")
+    counts = np.bincount(slots, minlength=len(bounds) + 1)[: len(bounds)]
+    for slot in np.flatnonzero(counts).tolist():
+        buckets[slot].inc(int(counts[slot]))
+    total.inc(math.fsum(array.tolist()))
 
 
 def serve_metrics(port: int, registry: CollectorRegistry = REGISTRY) -> bool:

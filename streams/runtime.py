@@ -296,5 +296,4 @@ class Runtime(Service):
         metrics.STAGE_LATENCY.labels("produce").observe(produce_s)
         if stage in ("score", "pipeline"):
             metrics.SCORING_LATENCY.observe(sum(result.timings_s.values()))
-            for seconds in result.end_to_end_s:
-                metrics.END_TO_END_LATENCY.observe(seconds)
+            metrics.observe_many(metrics.END_TO_END_LATENCY, result.end_to_end_s)
