@@ -12,6 +12,7 @@ Reading guide:
 - ``registry``     versioned model bundles, champions per task, Redis cache
 - ``champions``    which models a worker serves (one champion per task and feature set)
 - ``routing``      per release and task, the champion whose inputs the release carries
+- ``intake``       a batch's messages in: decode, validate, dead letters, pass-through
 - ``scoring``      batch scoring of release events into predictions
 - ``pipeline``     releases -> predictions in one pass (decode once, enrich, score)
 - ``parallel``     scoring processes: a worker's batches scored on every core it has
