@@ -307,6 +307,10 @@ class _Bench:
             if latency is not None:
                 result["latency_ms"] = paced_latency(self.stack.bootstrap, t, *latency, timeout)
             result["peak_rss_mb"] = [tree_peak_rss_mb(w.pid) for w in started]
+            # Per process (the worker first, then what it started): which one a high peak is.
+            result["peak_rss_mb_each"] = [
+                [peak_rss_mb(p) for p in (w.pid, *descendants(w.pid))] for w in started if w.pid
+            ]
             result["processes"] = [1 + len(descendants(w.pid)) for w in started if w.pid]
             result["alive"] = all(w.alive for w in started)
         finally:

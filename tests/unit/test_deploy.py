@@ -1,4 +1,5 @@
-"""The monitoring files as shipped: valid for promtool, and naming only metrics that exist."""
+"""The deployment files as shipped: monitoring valid for promtool and naming only metrics that
+exist; the compose stack keeping what is costly to make."""
 
 from __future__ import annotations
 
@@ -83,3 +84,18 @@ def test_every_metric_the_dashboard_and_alerts_name_is_exported_by_hitpred() -> 
     assert not missing, f"named in deploy/ but not exported: {sorted(missing)}"
     # The lag panel and alert read the worker's own lag, not an exporter's.
     assert "hitpred_consumer_lag_messages" in named
+
+
+def test_the_compose_workers_keep_the_model_cache_across_restarts_and_share_it() -> None:
+    root = DEPLOY.parent
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    state_dir = re.search(r"HITPRED_STATE_DIR=(\S+)", dockerfile)
+    assert state_dir is not None
+    cache = f"{state_dir.group(1)}/models"  # Settings.model_cache_dir when unset
+    assert "model-cache" in compose["volumes"]
+    for service in ("worker", "web"):
+        assert "HITPRED_MODEL_CACHE" not in compose["services"][service].get("environment", {})
+        assert f"model-cache:{cache}" in compose["services"][service]["volumes"], service
+    # The folder exists in the image, owned by its user, so the new volume takes that owner.
+    assert f"mkdir -p {cache} && chown -R hitpred" in dockerfile
