@@ -8,7 +8,7 @@ Reading guide:
                  compute, produce, commit after the broker's acknowledgement
 - ``publish``    batched producing (one await per partition batch, never per event)
 - ``partition``  Kafka's murmur2 partitioner for a whole batch of keys (numpy)
-- ``deadletter`` every dead letter logged, escaped and cut, by the worker that made it
+- ``deadletter`` dead letters logged (a batch's first ten, then a count), escaped and cut
 
 The work itself lives in :mod:`hitpred.pipeline` and :mod:`hitpred.scoring` (pure batch
 functions).
