@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cpu_s", "descendants", "peak_rss_mb", "tree_peak_rss_mb"]
+__all__ = ["cpu_s", "descendants", "peak_rss_mb", "tree_peaks_mb", "tree_total_mb"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -22,13 +22,16 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def tree_peak_rss_mb(pid: int | None) -> float | None:
-    """The peak RSS of a worker plus that of every process it started (an upper bound on the
-    worker's footprint: pages the processes share are counted in each)."""
-    own = peak_rss_mb(pid)
-    if own is None or pid is None:
-        return own
-    return own + sum(peak_rss_mb(child) or 0.0 for child in descendants(pid))
+def tree_peaks_mb(pid: int) -> list[float | None]:
+    """The peak RSS of a worker, then that of every process it started (None: gone)."""
+    return [peak_rss_mb(p) for p in (pid, *descendants(pid))]
+
+
+def tree_total_mb(peaks: list[float | None]) -> float | None:
+    """A worker's :func:`tree_peaks_mb` added up: an upper bound on its footprint (pages the
+    processes share are counted in each); None once the worker is gone."""
+    own, *children = peaks
+    return None if own is None else own + sum(m or 0.0 for m in children)
 
 
 def peak_rss_mb(pid: int | None) -> float | None:

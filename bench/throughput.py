@@ -58,7 +58,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.paced import Record, paced_latency, records, restamp
 from bench.plainloop import DEFAULT_BATCH_SIZE, PLAIN_READY_LINE, build_batches
-from bench.procstats import cpu_s, descendants, peak_rss_mb, tree_peak_rss_mb
+from bench.procstats import cpu_s, peak_rss_mb, tree_peaks_mb, tree_total_mb
 from bench.report import print_report, summarise
 from hitpred.settings import Settings
 from hitpred.stack import ManagedProcess, Stack, wait_logged, wait_worker_ready
@@ -306,12 +306,13 @@ class _Bench:
             result = self.drain(t, group, pids, backlog, ids, timeout)
             if latency is not None:
                 result["latency_ms"] = paced_latency(self.stack.bootstrap, t, *latency, timeout)
-            result["peak_rss_mb"] = [tree_peak_rss_mb(w.pid) for w in started]
             # Per process (the worker first, then what it started): which one a high peak is.
-            result["peak_rss_mb_each"] = [
-                [peak_rss_mb(p) for p in (w.pid, *descendants(w.pid))] for w in started if w.pid
+            each = {w.pid: tree_peaks_mb(w.pid) for w in started if w.pid}
+            result["peak_rss_mb"] = [
+                tree_total_mb(each[w.pid]) if w.pid in each else None for w in started
             ]
-            result["processes"] = [1 + len(descendants(w.pid)) for w in started if w.pid]
+            result["peak_rss_mb_each"] = list(each.values())
+            result["processes"] = [len(peaks) for peaks in each.values()]
             result["alive"] = all(w.alive for w in started)
         finally:
             for worker in started:

@@ -58,7 +58,8 @@ def may_repeat_a_key(raw: bytes | str, distinct: int) -> bool:
 
 def may_repeat_a_key_in_any(raws: Sequence[bytes], distinct: int) -> bool:
     """:func:`may_repeat_a_key` for a whole batch of *valid* release documents at once, with
-    ``distinct`` the sum of their distinct keys: ~0.5 ms instead of ~3.5 ms per 1,000.
+    ``distinct`` the sum of their distinct keys: one call over the batch's bytes instead of one
+    per document (1,000 releases: 2.1 instead of 2.6 ms, min of 40; the scans themselves stay).
 
     False only when no document of the batch can repeat a key, for the same reason: joined
     with NUL bytes (which no pattern looked for holds, so no match spans two documents), each

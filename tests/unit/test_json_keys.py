@@ -78,18 +78,6 @@ def test_the_batch_check_passes_clean_compact_documents_without_a_second_parse()
     assert not may_repeat_a_key_in_any([], 0)
 
 
-_bodies = st.builds(
-    lambda *args: _body(*args),
-    st.permutations(range(len(_BASE_FIELDS))),
-    st.one_of(st.none(), st.integers(0, len(_BASE_FIELDS) - 1)),
-    st.lists(st.sampled_from(["", " ", "\n", "\t "]), min_size=3, max_size=3),
-    st.lists(st.sampled_from(["", "", " ", "\r\n"]), min_size=8, max_size=8),
-    st.booleans(),
-    st.text(alphabet=':" \\\nab', max_size=8),
-    st.text(alphabet=':" \\ab', max_size=6),
-)
-
-
 def _body(
     order: list[int],
     repeat: int | None,
@@ -114,6 +102,18 @@ def _body(
         parts.append(f"{key}{colon_gaps[i]}:{after_colon}{value_text}")
     body = ("{" + f"{before_comma},{after_comma}".join(parts) + "}").encode()
     return body, repeat is not None, title or "t"
+
+
+_bodies = st.builds(
+    _body,
+    st.permutations(range(len(_BASE_FIELDS))),
+    st.one_of(st.none(), st.integers(0, len(_BASE_FIELDS) - 1)),
+    st.lists(st.sampled_from(["", " ", "\n", "\t "]), min_size=3, max_size=3),
+    st.lists(st.sampled_from(["", "", " ", "\r\n"]), min_size=8, max_size=8),
+    st.booleans(),
+    st.text(alphabet=':" \\\nab', max_size=8),
+    st.text(alphabet=':" \\ab', max_size=6),
+)
 
 
 @settings(max_examples=400, deadline=None, derandomize=True)
